@@ -1,0 +1,1 @@
+"""Data: sources, schema inference, cleaning, splits, preprocessing and in-memory batches."""

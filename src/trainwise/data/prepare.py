@@ -1,0 +1,247 @@
+"""The data stage: raw frames → cleaned, split, preprocessed tensors, with a report of each step.
+
+Order matters and is fixed here: drop rows without a target, drop exact duplicates (before the
+split, so no row can sit in both train and test), split, then fit every statistic on the training
+rows alone and apply it to all splits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from trainwise.data.builtin import is_builtin, load_builtin
+from trainwise.data.prepared import PreparedData, TensorSplit
+from trainwise.data.schema import Schema, infer_schema
+from trainwise.data.sources import read_table
+from trainwise.data.split import split_rows
+from trainwise.data.target import TargetEncoder
+from trainwise.data.transforms import TabularPreprocessor
+from trainwise.errors import DataError
+from trainwise.spec.model import DataSpec
+
+IMBALANCE_RATIO = 10.0
+
+
+@dataclass(frozen=True)
+class Frames:
+    """Raw tables before any cleaning, plus the target and task they imply."""
+
+    name: str
+    frame: pd.DataFrame
+    validation: pd.DataFrame | None
+    test: pd.DataFrame | None
+    target: str | list[str]
+    task: str
+
+
+def load_frames(
+    spec: DataSpec,
+    frame: pd.DataFrame | None = None,
+    validation: pd.DataFrame | None = None,
+    test: pd.DataFrame | None = None,
+) -> Frames:
+    """Resolve the data named by the spec (file or built-in) or passed in by the caller."""
+    target, task, name = spec.target, spec.task, "data"
+    if frame is None:
+        if spec.source is None:
+            raise DataError(
+                "no data given",
+                "data.source: a CSV/TSV/Parquet/JSON-lines file or a built-in dataset name",
+                "pass --data FILE (or a built-in name such as digits) or set data.source",
+            )
+        if is_builtin(spec.source) and not _looks_like_path(spec.source):
+            builtin = load_builtin(spec.source)
+            frame, name = builtin.frame, builtin.name
+            target = target or builtin.target
+            task = task if task != "auto" else builtin.task
+            if test is None and builtin.test_frame is not None and spec.test is None:
+                test = builtin.test_frame
+        else:
+            frame = read_table(spec.source, fmt=spec.format)
+            name = _stem(spec.source)
+    if validation is None and spec.validation:
+        validation = read_table(spec.validation, fmt=spec.format)
+    if test is None and spec.test:
+        test = read_table(spec.test, fmt=spec.format)
+    if target is None:
+        raise DataError(
+            "no target column named",
+            f"data.target: one of the columns {', '.join(map(str, frame.columns[:40]))}",
+            "pass --target COLUMN (or data.target in the spec)",
+        )
+    return Frames(name, frame, validation, test, target, task)
+
+
+def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
+    """Clean, split, fit preprocessing on train, and tensorise every split."""
+    targets = [frames.target] if isinstance(frames.target, str) else list(frames.target)
+    summary: dict[str, Any] = {"dataset": frames.name, "rows_in": len(frames.frame), "cleaning": {}}
+    frame = _check_and_drop_missing_target(frames.frame, targets, summary, "training data")
+    if spec.clean.duplicates:
+        before = len(frame)
+        frame = frame.drop_duplicates(ignore_index=True)
+        summary["cleaning"]["duplicate_rows_dropped"] = before - len(frame)
+    schema = infer_schema(
+        frame, frames.target, frames.task, spec.kinds, spec.drop, spec.split.group
+    )
+
+    split = spec.split
+    fractions = (
+        split.train,
+        0.0 if frames.validation is not None else split.validation,
+        0.0 if frames.test is not None else split.test,
+    )
+    total = sum(fractions)
+    fractions = (fractions[0] / total, fractions[1] / total, fractions[2] / total)
+    classification = schema.task in {"binary", "multiclass"}
+    indices = split_rows(
+        frame,
+        fractions,
+        seed=split.seed if split.seed is not None else seed,
+        stratify_on=frame[targets[0]] if classification and split.stratify else None,
+        group_on=frame[split.group] if split.group else None,
+    )
+    train = frame.iloc[indices.train].reset_index(drop=True)
+    val = (
+        _check_and_drop_missing_target(frames.validation, targets, summary, "validation data")
+        if frames.validation is not None
+        else frame.iloc[indices.validation].reset_index(drop=True)
+    )
+    test = (
+        _check_and_drop_missing_target(frames.test, targets, summary, "test data")
+        if frames.test is not None
+        else frame.iloc[indices.test].reset_index(drop=True)
+    )
+    pre = TabularPreprocessor(schema, spec.clean).fit(train)
+    target = TargetEncoder(schema).fit(train)
+
+    def tensorise(rows: pd.DataFrame) -> TensorSplit | None:
+        if len(rows) == 0:
+            return None
+        features = pre.transform(rows)
+        y = target.encode(rows)
+        return TensorSplit(
+            torch.from_numpy(features.dense), torch.from_numpy(features.codes), torch.from_numpy(y)
+        )
+
+    summary.update(_describe(schema, pre, train, val, test, indices.notes))
+    train_split = tensorise(train)
+    assert train_split is not None  # split_rows guarantees training rows
+    return PreparedData(
+        schema=schema,
+        preprocessor=pre,
+        target=target,
+        train=train_split,
+        validation=tensorise(val),
+        test=tensorise(test),
+        test_rows=test if len(test) else None,
+        summary=summary,
+    )
+
+
+def _check_and_drop_missing_target(
+    frame: pd.DataFrame, targets: list[str], summary: dict[str, Any], what: str
+) -> pd.DataFrame:
+    absent = [t for t in targets if t not in frame.columns]
+    if absent:
+        raise DataError(
+            f"target column {absent[0]!r} not found in the {what}",
+            f"one of the columns there: {', '.join(map(str, frame.columns[:40]))}",
+            "pass the right --target (names are case-sensitive)",
+        )
+    keep = frame[targets].notna().all(axis=1)
+    dropped = int((~keep).sum())
+    if dropped:
+        key = f"rows_without_target_dropped ({what})"
+        summary["cleaning"][key] = summary["cleaning"].get(key, 0) + dropped
+    if not keep.any():
+        raise DataError(
+            f"the {what} has no rows with a target value",
+            f"values in column {targets[0]!r}",
+            "check the file and the target column",
+        )
+    return frame.loc[keep].reset_index(drop=True)
+
+
+def _describe(
+    schema: Schema,
+    pre: TabularPreprocessor,
+    train: pd.DataFrame,
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    notes: tuple[str, ...],
+) -> dict[str, Any]:
+    """The data summary saved with every run: what each column is and what cleaning did."""
+    features = schema.features
+    missing = {c: int(train[c].isna().sum()) for c in features if train[c].isna().any()}
+    state = pre.state_
+    out: dict[str, Any] = {
+        "task": schema.task,
+        "target": list(schema.target),
+        "splits": {"train": len(train), "validation": len(val), "test": len(test)},
+        "columns": {
+            c.name: {"kind": c.kind, "reason": c.reason, "missing": c.missing, "unique": c.unique}
+            for c in schema.columns
+        },
+        "dropped_columns": {c.name: c.reason for c in schema.columns if not c.used},
+        "cleaning": {
+            "missing_values_imputed (train)": missing,
+            "missing_indicators": [n for n, e in state["numeric"].items() if e["indicator"]],
+            "outliers_beyond_fences (train)": pre.report_.get("outliers", {}),
+            "onehot_columns": {n: len(e["categories"]) for n, e in state["onehot"].items()},
+            "embedded_columns": {n: len(e["categories"]) for n, e in state["embed"].items()},
+            "text_columns": {n: len(e["vocabulary"]) for n, e in state["text"].items()},
+            "scaling": pre.clean.scale,
+        },
+        "n_features": len(pre.feature_names) + len(state["embed"]),
+        "notes": list(notes),
+    }
+    if schema.task in {"binary", "multiclass"}:
+        counts = train[schema.target[0]].value_counts()
+        out["class_balance (train)"] = {str(k): int(v) for k, v in counts.items()}
+        if counts.max() / max(counts.min(), 1) >= IMBALANCE_RATIO:
+            out["notes"].append(
+                f"classes are imbalanced ({counts.max()}:{counts.min()}); consider "
+                "train.class_weight=balanced and watch balanced_accuracy"
+            )
+    return out
+
+
+def _looks_like_path(source: str) -> bool:
+    return any(sep in source for sep in ("/", "\\", ".")) and not source.isidentifier()
+
+
+def _stem(source: str) -> str:
+    stem = source.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0]
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in stem) or "data"
+
+
+def frame_from_arrays(x: Any, y: Any | None = None) -> pd.DataFrame:
+    """NumPy arrays (X 2-D, y 1-D or 2-D) as a frame with columns x0.. and target(s)."""
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise DataError(
+            f"X has shape {x.shape}",
+            "a 2-D array (rows × features) for tabular data",
+            "reshape X to (n_rows, n_features)",
+        )
+    frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
+    if y is not None:
+        y = np.asarray(y)
+        if len(y) != len(x):
+            raise DataError(
+                f"X has {len(x)} rows but y has {len(y)}",
+                "one target per row",
+                "pass X and y of the same length",
+            )
+        if y.ndim == 1:
+            frame["target"] = y
+        else:
+            for j in range(y.shape[1]):
+                frame[f"target{j}"] = y[:, j]
+    return frame

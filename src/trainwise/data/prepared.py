@@ -1,0 +1,93 @@
+"""PreparedData: the only data object later stages see.
+
+Rows are cleaned, split, preprocessed and turned into tensors once. Training batches are index
+gathers on those in-memory tensors (no per-sample Python, no DataLoader for data that fits), and
+the raw test rows are kept so the run folder can hand them to `trainwise predict` later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from trainwise.data.schema import Schema
+from trainwise.data.target import TargetEncoder
+from trainwise.data.transforms import TabularPreprocessor
+
+
+@dataclass(frozen=True)
+class TensorSplit:
+    """Inputs and targets of one split, as tensors on one device."""
+
+    dense: torch.Tensor
+    codes: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    def inputs(self, index: torch.Tensor | slice | None = None) -> tuple[torch.Tensor, ...]:
+        """Model inputs: (dense,) or (dense, codes) when there are embedded categoricals."""
+        sel = slice(None) if index is None else index
+        if self.codes.shape[1]:
+            return self.dense[sel], self.codes[sel]
+        return (self.dense[sel],)
+
+    def to(self, device: torch.device) -> TensorSplit:
+        return TensorSplit(self.dense.to(device), self.codes.to(device), self.y.to(device))
+
+    def batches(
+        self, batch_size: int, generator: torch.Generator | None = None
+    ) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+        """Shuffled mini-batches when a generator is given, in order otherwise.
+
+        A final batch of a single row is dropped while shuffling: batch norm cannot train on
+        one sample, and a different row is left out each epoch.
+        """
+        n = len(self)
+        if generator is None:
+            order = torch.arange(n, device=self.y.device)
+        else:
+            order = torch.randperm(n, generator=generator).to(self.y.device)
+        stop = n - 1 if generator is not None and n % batch_size == 1 and n > 1 else n
+        for start in range(0, stop, batch_size):
+            idx = order[start : min(start + batch_size, stop)]
+            yield self.inputs(idx), self.y[idx]
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    schema: Schema
+    preprocessor: TabularPreprocessor
+    target: TargetEncoder
+    train: TensorSplit
+    validation: TensorSplit | None
+    test: TensorSplit | None
+    test_rows: pd.DataFrame | None
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.train.dense.shape[1])
+
+    def to(self, device: torch.device) -> PreparedData:
+        move = lambda s: s.to(device) if s is not None else None  # noqa: E731
+        return replace(
+            self,
+            train=self.train.to(device),
+            validation=move(self.validation),
+            test=move(self.test),
+        )
+
+    def tensors(self, frame: pd.DataFrame, with_target: bool = True) -> TensorSplit:
+        """Raw rows → tensors with the fitted preprocessing (used for new data too)."""
+        features = self.preprocessor.transform(frame)
+        y = self.target.encode(frame) if with_target else np.zeros(len(frame), np.float32)
+        return TensorSplit(
+            torch.from_numpy(features.dense), torch.from_numpy(features.codes), torch.from_numpy(y)
+        )

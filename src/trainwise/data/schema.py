@@ -1,0 +1,232 @@
+"""What each column is, and what the task is.
+
+Inference is deliberately conservative and always overridable (`data.kinds`, `data.task`): a
+column that is unique on every row (a name, a ticket number, a row id) cannot generalise and is
+dropped; a column with one value carries nothing; free text gets a bag-of-words encoding; the rest
+are numbers or categories. Every decision is recorded with its reason in the data summary.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from trainwise.errors import DataError
+
+ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index|idx)$|^(id|index)$|[a-z]Id$", re.I)
+BOOL_WORDS = {"true", "false", "yes", "no", "y", "n", "t", "f"}
+MAX_CLASSES_FROM_INTEGERS = 20
+
+
+@dataclass(frozen=True)
+class Column:
+    """One input column and what we decided about it."""
+
+    name: str
+    kind: str  # numeric | categorical | boolean | text | identifier | constant
+    reason: str
+    missing: int
+    unique: int
+
+    @property
+    def used(self) -> bool:
+        return self.kind in {"numeric", "categorical", "boolean", "text"}
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Columns, target and task: everything needed to read raw rows the way training did."""
+
+    columns: tuple[Column, ...]
+    target: tuple[str, ...]
+    task: str
+    classes: tuple[Any, ...] = ()  # class values (or label names for multilabel)
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def features(self) -> list[str]:
+        return [c.name for c in self.columns if c.used]
+
+    def of_kind(self, kind: str) -> list[str]:
+        return [c.name for c in self.columns if c.kind == kind]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "columns": [asdict(c) for c in self.columns],
+            "target": list(self.target),
+            "task": self.task,
+            "classes": [_json_scalar(c) for c in self.classes],
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Schema:
+        return cls(
+            columns=tuple(Column(**c) for c in raw["columns"]),
+            target=tuple(raw["target"]),
+            task=raw["task"],
+            classes=tuple(raw["classes"]),
+            notes=tuple(raw.get("notes", ())),
+        )
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    target: str | list[str],
+    task: str = "auto",
+    kinds: dict[str, str] | None = None,
+    drop: list[str] | None = None,
+    group: str | None = None,
+) -> Schema:
+    """Decide each column's kind and the task from a (training) frame."""
+    targets = [target] if isinstance(target, str) else list(target)
+    missing = [
+        t
+        for t in [*targets, *(drop or []), *(kinds or {}), *([group] if group else [])]
+        if t not in frame.columns
+    ]
+    if missing:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, missing))} not in the data",
+            f"column names from: {', '.join(map(str, frame.columns[:40]))}",
+            "check the spelling (names are case-sensitive) of data.target, data.drop, "
+            "data.kinds and data.split.group",
+        )
+    kinds = kinds or {}
+    excluded = {*targets, *(drop or [])} | ({group} if group else set())
+    columns = []
+    for name in frame.columns:
+        if name in excluded:
+            continue
+        series = frame[name]
+        n_missing = int(series.isna().sum())
+        n_unique = int(series.nunique(dropna=True))
+        if name in kinds:
+            kind, reason = kinds[name], "set in data.kinds"
+        else:
+            kind, reason = infer_kind(series)
+        if kind in {"numeric", "categorical", "boolean", "text"} and n_missing == len(series):
+            raise DataError(
+                f"feature column {name!r} has no values at all (every row is missing)",
+                "each feature to have at least some values",
+                f"drop it with data.drop=[{name}] or fix the file",
+            )
+        columns.append(Column(name, kind, reason, n_missing, n_unique))
+    if not any(c.used for c in columns):
+        raise DataError(
+            "no usable feature columns remain",
+            "at least one numeric, categorical, boolean or text column besides the target",
+            "check data.drop and data.kinds; columns dropped: "
+            + ", ".join(f"{c.name} ({c.reason})" for c in columns),
+        )
+    task, classes = infer_task(frame, targets, task)
+    return Schema(tuple(columns), tuple(targets), task, tuple(classes))
+
+
+def infer_kind(series: pd.Series) -> tuple[str, str]:
+    """The kind of one column, with the reason in words."""
+    values = series.dropna()
+    n = len(values)
+    unique = values.nunique()
+    if unique <= 1:
+        return "constant", "a single value: carries no information"
+    if pd.api.types.is_bool_dtype(values):
+        return "boolean", "true/false values"
+    if unique == 2 and set(values.astype(str).str.lower().str.strip()) <= BOOL_WORDS:
+        return "boolean", "two yes/no-like values"
+    if pd.api.types.is_numeric_dtype(values):
+        is_int = pd.api.types.is_integer_dtype(values) or bool(
+            np.all(np.mod(values.to_numpy(dtype=float), 1) == 0)
+        )
+        if (
+            is_int
+            and unique == n
+            and n > 20
+            and (ID_NAME.search(str(series.name)) or _is_monotonic(values))
+        ):
+            return "identifier", "a distinct integer on every row (a row id)"
+        return "numeric", "numbers"
+    text = values.astype(str)
+    as_numbers = pd.to_numeric(text.str.strip(), errors="coerce")
+    if as_numbers.notna().mean() >= 0.98:
+        return "numeric", "numbers stored as text"
+    ratio = unique / max(n, 1)
+    words = text.str.split().str.len().mean()
+    if words >= 3 and ratio > 0.3:
+        return "text", f"free text ({words:.1f} words on average)"
+    if ratio > 0.5 and n > 20:
+        return (
+            "identifier",
+            f"{ratio:.0%} of values are distinct (an id or code; cannot generalise)",
+        )
+    return "categorical", f"{unique} categories"
+
+
+def infer_task(frame: pd.DataFrame, targets: list[str], task: str) -> tuple[str, list[Any]]:
+    """The task and (for classification) the sorted class values."""
+    if len(targets) > 1 or task == "multilabel":
+        for name in targets:
+            values = set(frame[name].dropna().unique().tolist())
+            if not values <= {0, 1}:
+                raise DataError(
+                    f"multilabel target column {name!r} holds values other than 0/1",
+                    "one 0/1 column per label",
+                    "encode each label as its own 0/1 column and list them in data.target",
+                )
+        return "multilabel", list(targets)
+    y = frame[targets[0]].dropna()
+    if len(y) == 0:
+        raise DataError(
+            f"target column {targets[0]!r} has no values",
+            "a target value on (most) rows",
+            "pick another column with data.target",
+        )
+    numeric = pd.api.types.is_numeric_dtype(y) and not pd.api.types.is_bool_dtype(y)
+    if task == "regression":
+        if not numeric:
+            as_numbers = pd.to_numeric(y.astype(str).str.strip(), errors="coerce")
+            bad = y[as_numbers.isna()].astype(str).unique()[:3].tolist()
+            if len(bad):
+                raise DataError(
+                    f"regression target {targets[0]!r} holds non-numeric values such as {bad}",
+                    "numbers for a regression target",
+                    "fix or drop those rows, or set data.task to binary/multiclass",
+                )
+        return "regression", []
+    classes = sorted(y.unique().tolist(), key=lambda v: (str(type(v)), v))
+    if task == "auto":
+        integral = numeric and bool(np.all(np.mod(y.to_numpy(dtype=float), 1) == 0))
+        if numeric and not (integral and len(classes) <= MAX_CLASSES_FROM_INTEGERS):
+            return "regression", []
+        task = "binary" if len(classes) == 2 else "multiclass"
+    if len(classes) < 2:
+        raise DataError(
+            f"target {targets[0]!r} has only one class ({classes[0]!r})",
+            "at least two classes to learn to tell apart",
+            "check the file holds rows of every class, or pick another target",
+        )
+    if task == "binary" and len(classes) != 2:
+        raise DataError(
+            f"data.task is binary but target {targets[0]!r} has {len(classes)} classes",
+            "exactly two classes",
+            "set data.task to multiclass (or auto)",
+        )
+    if len(classes) > 0.5 * len(y) and len(y) > 20:
+        raise DataError(
+            f"target {targets[0]!r} has {len(classes)} distinct values in {len(y)} rows",
+            "a classification target with repeated classes",
+            "set data.task=regression if it is a quantity, or pick another target",
+        )
+    return task, classes
+
+
+def _is_monotonic(values: pd.Series) -> bool:
+    return bool(values.is_monotonic_increasing or values.is_monotonic_decreasing)
+
+
+def _json_scalar(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value

@@ -1,0 +1,127 @@
+"""Batched inference, and the Predictor: a trained model plus everything to read raw rows.
+
+The Predictor is what a run saves and what `trainwise predict` / `evaluate` load: schema,
+fitted preprocessing, target encoding, network and head. Test-set scoring at the end of `fit`
+goes through the very same `score_frame`, so a later `trainwise evaluate` in a new process
+reproduces the run's test metrics exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from trainwise.data.prepared import TensorSplit
+from trainwise.data.schema import Schema
+from trainwise.data.target import TargetEncoder
+from trainwise.data.transforms import TabularPreprocessor
+from trainwise.evaluate.metrics import compute_metrics
+from trainwise.models.heads import Head
+
+EVAL_BATCH = 4096
+
+
+@torch.no_grad()
+def raw_outputs(model: nn.Module, split: TensorSplit, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    """Network outputs for a whole split, in eval mode, batched, left on the device."""
+    was_training = model.training
+    model.eval()
+    try:
+        chunks = [
+            model(*split.inputs(slice(start, start + batch_size)))
+            for start in range(0, len(split), batch_size)
+        ]
+    finally:
+        model.train(was_training)
+    return torch.cat(chunks).float()
+
+
+def validation_fn(
+    model: nn.Module, head: Head, target: TargetEncoder, split: TensorSplit, classes: list[str]
+) -> Callable[[], dict[str, float]]:
+    """A closure the loop calls once per epoch: validation loss and metrics, one host transfer."""
+    task = head.task
+
+    def validate() -> dict[str, float]:
+        out = raw_outputs(model, split)
+        loss = head.loss(out, split.y)
+        decoded = head.decode(out)
+        values = torch.cat([loss.reshape(1), decoded.reshape(-1)]).cpu().numpy()
+        logs: dict[str, float] = {"val_loss": float(values[0])}
+        decoded_np = values[1:].reshape(decoded.shape)
+        metrics = compute_metrics(
+            task, _truth(split, target, task), _to_metric_space(decoded_np, target, task), classes
+        )
+        logs |= {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}
+        return logs
+
+    return validate
+
+
+def _truth(split: TensorSplit, target: TargetEncoder, task: str) -> np.ndarray:
+    y = split.y.cpu().numpy()
+    if task == "regression":
+        return target.decode_regression(y)
+    return y.astype(np.int64)
+
+
+def _to_metric_space(decoded: np.ndarray, target: TargetEncoder, task: str) -> np.ndarray:
+    return target.decode_regression(decoded) if task == "regression" else decoded
+
+
+@dataclass
+class Predictor:
+    """A trained model that takes raw rows (a DataFrame) and returns predictions."""
+
+    schema: Schema
+    preprocessor: TabularPreprocessor
+    target: TargetEncoder
+    model: nn.Module
+    head: Head
+
+    @property
+    def classes(self) -> list[str]:
+        return [str(c) for c in self.schema.classes]
+
+    def outputs(self, frame: pd.DataFrame) -> np.ndarray:
+        """Probabilities (classification) or predictions in original units (regression)."""
+        features = self.preprocessor.transform(frame)
+        device = next(self.model.parameters()).device
+        split = TensorSplit(
+            torch.from_numpy(features.dense).to(device),
+            torch.from_numpy(features.codes).to(device),
+            torch.zeros(len(frame), device=device),
+        )
+        decoded = self.head.decode(raw_outputs(self.model, split)).cpu().numpy().astype(np.float64)
+        return _to_metric_space(decoded, self.target, self.schema.task)
+
+    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Predictions with readable columns: the label, then one probability per class."""
+        out = self.outputs(frame)
+        task, target = self.schema.task, self.schema.target
+        if task == "regression":
+            cols = target if len(target) > 1 else ("prediction",)
+            return pd.DataFrame(out.reshape(len(frame), -1), columns=list(cols))
+        if task == "multilabel":
+            labels = pd.DataFrame((out >= 0.5).astype(int), columns=list(target))
+            probs = pd.DataFrame(out, columns=[f"proba_{t}" for t in target])
+            return pd.concat([labels, probs], axis=1)
+        proba = np.column_stack([1 - out, out]) if task == "binary" else out
+        classes = list(self.schema.classes)
+        result = pd.DataFrame({"prediction": [classes[i] for i in proba.argmax(axis=1)]})
+        if task == "binary":  # the same threshold as the metrics: P(class 1) >= 0.5
+            result["prediction"] = [classes[int(p >= 0.5)] for p in out]
+        for j, cls in enumerate(classes):
+            result[f"proba_{cls}"] = proba[:, j]
+        return result
+
+    def score_frame(self, frame: pd.DataFrame) -> dict[str, Any]:
+        """Metrics on labelled raw rows (the target column(s) must be present)."""
+        truth = self.target.truth(frame)
+        return compute_metrics(self.schema.task, truth, self.outputs(frame), self.classes)

@@ -1,0 +1,321 @@
+"""The one orchestrator: spec → data → model → training → evaluation (test once) → run folder.
+
+Only this module knows the order of the stages. Each stage gets plain objects and returns new
+ones; nothing reaches sideways into another stage.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+from torch import nn
+
+from trainwise.data.prepare import Frames, load_frames, prepare
+from trainwise.data.prepared import PreparedData
+from trainwise.errors import ModelError, SpecError
+from trainwise.evaluate.metrics import GREATER_IS_BETTER, compute_metrics, primary_metric
+from trainwise.evaluate.predict import Predictor, raw_outputs, validation_fn
+from trainwise.models.build import build_model, model_config
+from trainwise.models.heads import Head, head_for
+from trainwise.runs.bundle import head_config, save_bundle
+from trainwise.runs.folder import HistoryWriter, RunFolder
+from trainwise.spec.io import dump_yaml
+from trainwise.spec.model import Spec
+from trainwise.train.callbacks import Callback
+from trainwise.train.early_stopping import EarlyStopping
+from trainwise.train.loop import fit as train_loop
+from trainwise.train.optim import build_optimizer, build_scheduler
+from trainwise.train.progress import ProgressDisplay
+from trainwise.train.runtime import resolve_device, seed_everything
+from trainwise.train.state import TrainState
+
+
+@dataclass
+class Run:
+    """The outcome of `fit`: the trained predictor, its metrics, history and run folder."""
+
+    spec: Spec
+    predictor: Predictor
+    metrics: dict[str, Any]
+    history: list[dict[str, float]]
+    summary: dict[str, Any]
+    path: Path | None
+    stop_reason: str | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def run(
+    spec: Spec,
+    frame: pd.DataFrame | None = None,
+    validation: pd.DataFrame | None = None,
+    test: pd.DataFrame | None = None,
+    model: nn.Module | None = None,
+    callbacks: Iterable[Callback] = (),
+    log: Any = print,
+) -> Run:
+    """Train and evaluate one spec end to end."""
+    started = time.perf_counter()
+    generator = seed_everything(spec.train.seed, spec.train.deterministic)
+    frames: Frames = load_frames(spec.data, frame, validation, test)
+    data = prepare(spec.data, frames, spec.train.seed)
+    device = resolve_device(spec.train.device)
+    data = data.to(device)
+    schema = data.schema
+    head = _head(spec, data, device)
+    config, net = _model(spec, data, head, model)
+    net = net.to(device)
+    _check_shapes(net, data, head)
+
+    folder = None
+    if spec.output.save:
+        folder = RunFolder.create(spec.output.root, frames.name, spec.output.dir)
+        folder.write_text("spec.yaml", dump_yaml(spec))
+        folder.write_json("data_summary.json", data.summary)
+    _log_summary(log, data, spec)
+
+    optimizer = build_optimizer(net, spec.train)
+    steps_per_epoch = max(1, -(-len(data.train) // spec.train.batch_size))
+    scheduler, per = build_scheduler(optimizer, spec.train, steps_per_epoch)
+    state = TrainState(
+        model=net,
+        optimizer=optimizer,
+        loss_fn=head.loss,
+        max_epochs=spec.train.epochs,
+        batch_size=spec.train.batch_size,
+        generator=generator,
+        scheduler=scheduler,
+        schedule_per=per,
+        l1=spec.train.l1,
+        clip_norm=spec.train.clip_norm,
+        clip_value=spec.train.clip_value,
+    )
+    classes = [str(c) for c in schema.classes]
+    validate = (
+        validation_fn(net, head, data.target, data.validation, classes)
+        if data.validation is not None
+        else None
+    )
+    cbs: list[Callback] = []
+    es = spec.train.early_stopping
+    if es.enabled and validate is not None:
+        metric = es.monitor.removeprefix("val_")
+        if metric != "loss" and metric not in GREATER_IS_BETTER:
+            raise SpecError(
+                f"train.early_stopping.monitor is {es.monitor!r}, which is not a known metric",
+                "val_loss or val_<metric>, metric one of " + ", ".join(sorted(GREATER_IS_BETTER)),
+                "set train.early_stopping.monitor=val_loss",
+            )
+        cbs.append(
+            EarlyStopping(
+                es.monitor,
+                es.patience,
+                es.min_delta,
+                GREATER_IS_BETTER.get(metric, False),
+                es.restore_best,
+            )
+        )
+    if folder is not None:
+        cbs.append(HistoryWriter(folder.path / "history.jsonl"))
+    if spec.output.progress:
+        cbs.append(ProgressDisplay(watch=f"val_{primary_metric(schema.task)}"))
+    cbs += list(callbacks)
+
+    def batches(gen: torch.Generator):
+        return data.train.batches(spec.train.batch_size, gen)
+
+    train_loop(state, batches, validate, callbacks=cbs)
+
+    predictor = Predictor(schema, data.preprocessor, data.target, net, head)
+    metrics: dict[str, Any] = {"epochs": state.epoch, "stop_reason": state.stop_reason}
+    if data.validation is not None:
+        metrics["validation"] = _score_split(predictor, data, head)
+    if data.test_rows is not None and spec.evaluate.test:
+        metrics["test"] = predictor.score_frame(data.test_rows)  # the one and only test pass
+    metrics["train_seconds"] = round(time.perf_counter() - started, 3)
+
+    path = None
+    if folder is not None:
+        h = head_config(
+            schema.task,
+            len(schema.classes),
+            len(schema.target),
+            spec.train.loss,
+            spec.train.label_smoothing,
+        )
+        save_bundle(folder.path / "model", predictor, config, h)
+        if data.test_rows is not None:
+            folder.write_text("test.csv", data.test_rows.to_csv(index=False))
+        folder.write_json("metrics.json", metrics)
+        folder.write_json("run.json", _provenance(spec, state, device))
+        path = folder.finish()
+    _log_result(log, metrics, schema.task, path)
+    return Run(spec, predictor, metrics, state.history, data.summary, path, state.stop_reason)
+
+
+def _head(spec: Spec, data: PreparedData, device: torch.device) -> Head:
+    schema = data.schema
+    weights = None
+    if spec.train.class_weight == "balanced" and schema.task in {"binary", "multiclass"}:
+        y = data.train.y.long()
+        counts = torch.bincount(y, minlength=len(schema.classes)).float().clamp(min=1)
+        weights = (len(y) / (len(counts) * counts)).to(device)
+    try:
+        head = head_for(
+            schema.task,
+            len(schema.classes),
+            len(schema.target),
+            spec.train.loss,
+            spec.train.label_smoothing,
+            weights,
+        )
+    except ValueError as exc:
+        raise SpecError(
+            f"train.loss {spec.train.loss!r} does not suit a {schema.task} task",
+            str(exc),
+            "set train.loss=auto",
+        ) from None
+    head.loss_fn.to(device)
+    return head
+
+
+def _model(
+    spec: Spec, data: PreparedData, head: Head, model: nn.Module | None
+) -> tuple[dict[str, Any], nn.Module]:
+    if model is not None:
+        if not isinstance(model, nn.Module):
+            raise ModelError(
+                f"model= got a {type(model).__name__}",
+                "a torch.nn.Module instance",
+                "pass an instance, e.g. model=MyNet() (not the class)",
+            )
+        return {"name": "custom", "class": type(model).__qualname__}, model
+    config = model_config(
+        spec.model, data.n_features, head.n_outputs, data.preprocessor.embedding_cardinalities
+    )
+    return config, build_model(config)
+
+
+def _check_shapes(net: nn.Module, data: PreparedData, head: Head) -> None:
+    """Run two rows through the network before training, so a wrong shape fails with a clear
+    message rather than deep inside the loss."""
+    sample = data.train.inputs(slice(0, 2))
+    try:
+        with torch.no_grad():
+            was = net.training
+            net.eval()
+            out = net(*sample)
+            net.train(was)
+    except Exception as exc:  # the user's module may raise anything
+        shapes = ", ".join(str(tuple(t.shape)) for t in sample)
+        raise ModelError(
+            f"the model failed on a first batch of inputs shaped {shapes}: {exc}",
+            f"forward({', '.join(['dense', 'codes'][: len(sample)])}) accepting those shapes",
+            f"make the first layer take {data.n_features} input features",
+        ) from None
+    expected = (2, head.n_outputs)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ModelError(
+            f"the model's output has shape {got}",
+            f"(batch, {head.n_outputs}) for a {data.schema.task} task",
+            f"make the last layer output {head.n_outputs} value(s) per row",
+        )
+
+
+def _score_split(predictor: Predictor, data: PreparedData, head: Head) -> dict[str, Any]:
+    assert data.validation is not None
+    decoded = head.decode(raw_outputs(predictor.model, data.validation)).cpu().double().numpy()
+    y = data.validation.y.cpu().numpy()
+    task = data.schema.task
+    if task == "regression":
+        y, decoded = data.target.decode_regression(y), data.target.decode_regression(decoded)
+    else:
+        y = y.astype("int64")
+    return compute_metrics(task, y, decoded, predictor.classes)
+
+
+def _provenance(spec: Spec, state: TrainState, device: torch.device) -> dict[str, Any]:
+    import trainwise
+
+    return {
+        "trainwise": trainwise.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "device": str(device),
+        "seed": spec.train.seed,
+        "deterministic": spec.train.deterministic,
+        "epochs_run": state.epoch,
+        "steps": state.step,
+        "stop_reason": state.stop_reason,
+        "reproduce": "trainwise fit spec.yaml",
+    }
+
+
+def _log_summary(log: Any, data: PreparedData, spec: Spec) -> None:
+    if not spec.output.progress:
+        return
+    s = data.summary
+    splits = s["splits"]
+    log(
+        f"data: {s['dataset']}  task={s['task']}  rows train/val/test = "
+        f"{splits['train']}/{splits['validation']}/{splits['test']}  features={s['n_features']}"
+    )
+    cleaning = s["cleaning"]
+    for key in ("duplicate_rows_dropped",):
+        if cleaning.get(key):
+            log(f"  cleaned: {key.replace('_', ' ')}: {cleaning[key]}")
+    for key, value in cleaning.items():
+        if key.startswith("rows_without_target") and value:
+            log(f"  cleaned: {key.replace('_', ' ')}: {value}")
+    if cleaning["missing_values_imputed (train)"]:
+        items = ", ".join(
+            f"{k} ({v})" for k, v in cleaning["missing_values_imputed (train)"].items()
+        )
+        log(f"  cleaned: imputed missing values in {items}")
+    if cleaning["outliers_beyond_fences (train)"]:
+        items = ", ".join(
+            f"{k} ({v})" for k, v in cleaning["outliers_beyond_fences (train)"].items()
+        )
+        log(f"  cleaned: outliers {spec.data.clean.outliers}ped in {items}")
+    if s["dropped_columns"]:
+        items = ", ".join(f"{k} ({v})" for k, v in s["dropped_columns"].items())
+        log(f"  dropped columns: {items}")
+    for note in s["notes"]:
+        log(f"  note: {note}")
+
+
+def _log_result(log: Any, metrics: dict[str, Any], task: str, path: Path | None) -> None:
+    shown = (
+        "accuracy",
+        "balanced_accuracy",
+        "f1_macro",
+        "roc_auc",
+        "log_loss",
+        "rmse",
+        "mae",
+        "r2",
+        "subset_accuracy",
+        "f1_micro",
+    )
+    for split in ("validation", "test"):
+        if split in metrics:
+            parts = [
+                f"{k}={metrics[split][k]:.4f}"
+                for k in shown
+                if isinstance(metrics[split].get(k), float)
+            ]
+            log(f"{split} metrics: " + "  ".join(parts))
+    log(
+        f"stopped: {metrics['stop_reason']} after {metrics['epochs']} epochs "
+        f"({metrics['train_seconds']:.1f} s)"
+    )
+    if path is not None:
+        log(f"run folder: {path}")

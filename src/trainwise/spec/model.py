@@ -1,0 +1,210 @@
+"""The run spec: one typed object that says everything a run does.
+
+Every field has a default that follows established practice, so an empty spec plus a dataset is a
+complete run. The spec is plain data (it round-trips through YAML) and is saved in every run folder,
+which is what makes a run reproducible. Unknown keys are rejected, never ignored: a misspelt
+`train.lrr` would otherwise silently train with the default learning rate.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
+ColumnKind = Literal["numeric", "categorical", "boolean", "text", "identifier", "constant"]
+Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "selu"]
+
+
+class Section(BaseModel):
+    """Base of every spec section: strict keys, validated on assignment, documented fields."""
+
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, use_attribute_docstrings=True
+    )
+
+
+class SplitSpec(Section):
+    train: float = Field(0.7, gt=0, lt=1)
+    """Fraction of rows used for training."""
+    validation: float = Field(0.2, ge=0, lt=1)
+    """Fraction of rows used for validation (early stopping, model selection)."""
+    test: float = Field(0.1, ge=0, lt=1)
+    """Fraction of rows held out and evaluated once, at the end."""
+    stratify: bool = True
+    """Keep class proportions equal across splits (classification only)."""
+    group: str | None = None
+    """Column whose values never span two splits (e.g. a patient or user id)."""
+    seed: int | None = None
+    """Seed of the split; defaults to `train.seed`."""
+
+    @model_validator(mode="after")
+    def _fractions_sum_to_one(self) -> SplitSpec:
+        total = self.train + self.validation + self.test
+        if abs(total - 1.0) > 1e-6:
+            raise ValueError(
+                f"split fractions train + validation + test must sum to 1, got {total:g}"
+            )
+        return self
+
+
+class CleanSpec(Section):
+    duplicates: bool = True
+    """Drop exact duplicate rows before splitting (they would leak across splits)."""
+    impute: Literal["median", "mean", "none"] = "median"
+    """Fill missing numeric values with this statistic of the training split."""
+    impute_categorical: Literal["missing", "most_frequent"] = "missing"
+    """Missing categories become their own category, or the training split's most frequent."""
+    missing_indicator: bool = True
+    """Add a 0/1 column per numeric feature that had missing values in training."""
+    outliers: Literal["clip", "flag", "none"] = "clip"
+    """Clip numeric values beyond the IQR fences, add a 0/1 flag column, or leave them."""
+    outlier_iqr: float = Field(3.0, gt=0)
+    """Fence distance in interquartile ranges (3.0 = Tukey's 'far out' values)."""
+    scale: Literal["standard", "minmax", "robust", "none"] = "standard"
+    """Numeric scaling, fitted on the training split only."""
+    onehot_max: int = Field(16, ge=2)
+    """Categoricals with at most this many categories are one-hot encoded; larger ones get a
+    learned embedding."""
+    min_category_count: int = Field(1, ge=1)
+    """Categories seen fewer times than this in training are treated as unseen."""
+
+
+class DataSpec(Section):
+    source: str | None = None
+    """A file (CSV, TSV, Parquet, JSON lines) or a built-in dataset name (e.g. `digits`)."""
+    format: str | None = None
+    """File format when the extension does not say it (csv, tsv, parquet, jsonl, json)."""
+    target: str | list[str] | None = None
+    """Target column (a list of 0/1 columns for multilabel). Built-in datasets set it."""
+    task: Task = "auto"
+    """binary, multiclass, regression or multilabel; `auto` infers it from the target."""
+    validation: str | None = None
+    """Optional separate validation file; otherwise split from `source`."""
+    test: str | None = None
+    """Optional separate test file; otherwise split from `source`."""
+    drop: list[str] = Field(default_factory=list)
+    """Columns to ignore."""
+    kinds: dict[str, ColumnKind] = Field(default_factory=dict)
+    """Override the inferred kind of a column, e.g. `{zip: categorical}`."""
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    clean: CleanSpec = Field(default_factory=CleanSpec)
+
+
+class ModelSpec(Section):
+    name: Literal["mlp"] = "mlp"
+    """Architecture family."""
+    hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
+    """Widths of the hidden layers, input side first."""
+    activation: Activation = "relu"
+    """Hidden-layer activation."""
+    init: Literal["auto", "xavier", "glorot", "he", "kaiming", "orthogonal", "torch"] = "auto"
+    """Weight initialisation; `auto` picks He for ReLU-like activations, LeCun for SELU and
+    Xavier for tanh/sigmoid."""
+    norm: Literal["batch", "layer", "none"] = "batch"
+    """Normalisation after each hidden linear layer."""
+    dropout: float = Field(0.1, ge=0, lt=1)
+    """Dropout probability after each hidden layer."""
+    embedding_dim: int | None = Field(None, ge=1)
+    """Width of categorical embeddings; default grows with the number of categories."""
+
+    @model_validator(mode="after")
+    def _positive_widths(self) -> ModelSpec:
+        if any(w < 1 for w in self.hidden):
+            raise ValueError(f"hidden widths must be positive integers, got {self.hidden}")
+        return self
+
+
+class EarlyStoppingSpec(Section):
+    enabled: bool = True
+    """Stop when the monitored validation metric stops improving."""
+    monitor: str = "val_loss"
+    """Metric to watch: val_loss or any val_<metric>, e.g. val_accuracy."""
+    patience: int = Field(20, ge=1)
+    """Epochs without improvement before stopping."""
+    min_delta: float = Field(0.0, ge=0)
+    """Smallest change that counts as an improvement."""
+    restore_best: bool = True
+    """Put back the weights of the best epoch when training ends."""
+
+
+class ScheduleSpec(Section):
+    name: Literal["constant", "step", "exponential", "cosine", "onecycle", "plateau"] = "plateau"
+    """LR schedule. `plateau` halves the LR when validation loss stalls, which suits early
+    stopping; `cosine` and `onecycle` anneal over `train.epochs`."""
+    warmup_epochs: float = Field(0.0, ge=0)
+    """Linear warm-up length for cosine (in epochs, fractions allowed)."""
+    step_size: int = Field(30, ge=1)
+    """Epochs between decays for `step`."""
+    gamma: float = Field(0.1, gt=0, le=1)
+    """Decay factor for `step` (per step_size) and `exponential` (per epoch)."""
+    factor: float = Field(0.5, gt=0, lt=1)
+    """LR multiplier for `plateau`."""
+    patience: int = Field(8, ge=0)
+    """Epochs without improvement before `plateau` lowers the LR."""
+    min_lr: float = Field(1e-6, ge=0)
+    """Floor for the LR."""
+
+
+class TrainSpec(Section):
+    epochs: int = Field(200, ge=1)
+    """Maximum number of epochs (early stopping usually ends sooner)."""
+    batch_size: int = Field(64, ge=1)
+    """Mini-batch size."""
+    optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adamw"
+    """Optimizer; AdamW (Adam with decoupled weight decay) is the robust default."""
+    lr: float = Field(1e-3, gt=0)
+    """Peak learning rate."""
+    momentum: float = Field(0.9, ge=0, lt=1)
+    """Momentum for SGD and RMSprop."""
+    nesterov: bool = False
+    """Nesterov momentum for SGD."""
+    weight_decay: float = Field(1e-4, ge=0)
+    """L2 penalty (decoupled for AdamW)."""
+    l1: float = Field(0.0, ge=0)
+    """L1 penalty on weights (not biases or norm layers), added to the loss."""
+    schedule: ScheduleSpec = Field(default_factory=ScheduleSpec)
+    clip_norm: float | None = Field(None, gt=0)
+    """Clip the global gradient norm to this value."""
+    clip_value: float | None = Field(None, gt=0)
+    """Clip each gradient element to [-value, value]."""
+    loss: Literal["auto", "cross_entropy", "bce", "mse", "mae", "huber"] = "auto"
+    """Loss; `auto` follows the task (cross-entropy, BCE, MSE)."""
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    """Label smoothing for multiclass cross-entropy."""
+    class_weight: Literal["none", "balanced"] = "none"
+    """`balanced` weights classes inversely to their training frequency."""
+    early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
+    seed: int = 0
+    """Seed for splits, initialisation, shuffling and dropout."""
+    deterministic: bool = False
+    """Force deterministic kernels (bit-identical reruns, slower on GPU)."""
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    """Where to train; `auto` takes a GPU when there is one."""
+
+
+class EvaluateSpec(Section):
+    test: bool = True
+    """Evaluate the test split once, at the end."""
+
+
+class OutputSpec(Section):
+    dir: str | None = None
+    """Run folder; default is a new folder under `root` named after the data and time."""
+    root: str = "runs"
+    """Parent folder of default run folders."""
+    save: bool = True
+    """Write the run folder (spec, data summary, history, metrics, model)."""
+    progress: bool = True
+    """Show live progress; false for quiet mode."""
+
+
+class Spec(Section):
+    """A complete run: data → model → training → evaluation → output."""
+
+    data: DataSpec = Field(default_factory=DataSpec)
+    model: ModelSpec = Field(default_factory=ModelSpec)
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)

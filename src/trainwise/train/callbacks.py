@@ -1,0 +1,71 @@
+"""The callback interface: six hooks, and the list that fires them.
+
+Callbacks observe the training state and may set `state.stop_reason`; they never replace its
+members. Each one can save and restore its own state (`state_dict` / `load_state_dict`, JSON-ready)
+so a resumed run carries on exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from trainwise.train.state import StepOutput, TrainState
+
+
+class Callback:
+    """Override only the hooks you need; every hook is a no-op by default.
+
+    >>> class PrintEpoch(Callback):
+    ...     def on_epoch_end(self, state, logs):
+    ...         print(state.epoch, round(logs["loss"], 3))
+    """
+
+    def on_fit_start(self, state: TrainState) -> None: ...
+
+    def on_epoch_start(self, state: TrainState) -> None: ...
+
+    def on_after_backward(self, state: TrainState) -> None: ...
+
+    def on_batch_end(self, state: TrainState, out: StepOutput) -> None: ...
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None: ...
+
+    def on_fit_end(self, state: TrainState) -> None: ...
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class CallbackList(Callback):
+    """Fires each hook on every callback, in order."""
+
+    def __init__(self, callbacks: Iterable[Callback] = ()) -> None:
+        self.callbacks = list(callbacks)
+
+    def on_fit_start(self, state: TrainState) -> None:
+        for cb in self.callbacks:
+            cb.on_fit_start(state)
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_start(state)
+
+    def on_after_backward(self, state: TrainState) -> None:
+        for cb in self.callbacks:
+            cb.on_after_backward(state)
+
+    def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
+        for cb in self.callbacks:
+            cb.on_batch_end(state, out)
+
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        for cb in self.callbacks:
+            cb.on_epoch_end(state, logs)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        for cb in self.callbacks:
+            cb.on_fit_end(state)

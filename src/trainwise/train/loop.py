@@ -1,0 +1,62 @@
+"""The training loop. It reads top to bottom; everything optional hangs off a callback.
+
+Hazard: the loss is accumulated as a device tensor and read once per epoch. A `.item()` per step
+would force the device to finish its queue every step and cost throughput on GPUs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import torch
+
+from trainwise.train.callbacks import Callback, CallbackList
+from trainwise.train.state import TrainState
+from trainwise.train.step import train_step
+
+Batches = Callable[[torch.Generator], Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]]
+Validate = Callable[[], dict[str, float]]
+
+
+def fit(
+    state: TrainState,
+    batches: Batches,
+    validate: Validate | None = None,
+    step: Callable = train_step,
+    callbacks: Iterable[Callback] = (),
+) -> TrainState:
+    """Train until `max_epochs` or until a callback sets `state.stop_reason`."""
+    cbs = CallbackList(callbacks)
+    cbs.on_fit_start(state)
+    try:
+        while state.epoch < state.max_epochs and state.stop_reason is None:
+            cbs.on_epoch_start(state)
+            state.model.train()
+            loss_sum = torch.zeros((), device=state.device)
+            n_batches = 0
+            for inputs, y in batches(state.generator):
+                out = step(state, inputs, y, cbs)
+                loss_sum += out.loss
+                n_batches += 1
+                cbs.on_batch_end(state, out)
+            logs = {"epoch": state.epoch + 1, "lr": state.lr, "loss": loss_sum.item() / n_batches}
+            if validate is not None:
+                logs |= validate()
+            _step_epoch_scheduler(state, logs)
+            state.history.append(logs)
+            state.epoch += 1
+            cbs.on_epoch_end(state, logs)
+        if state.stop_reason is None:
+            state.stop_reason = "max_epochs"
+    finally:
+        cbs.on_fit_end(state)
+    return state
+
+
+def _step_epoch_scheduler(state: TrainState, logs: dict[str, float]) -> None:
+    if state.scheduler is None:
+        return
+    if state.schedule_per == "plateau":
+        state.scheduler.step(logs.get("val_loss", logs["loss"]))
+    elif state.schedule_per == "epoch":
+        state.scheduler.step()

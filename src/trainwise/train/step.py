@@ -1,0 +1,33 @@
+"""One optimisation step: forward, loss, backward, clip, update.
+
+This is the third extension point: a custom objective, mixup or DP-SGD passes its own function
+with the same signature to `fit(step=...)`.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from trainwise.train.callbacks import Callback
+from trainwise.train.state import StepOutput, TrainState
+
+
+def train_step(
+    state: TrainState, inputs: tuple[torch.Tensor, ...], y: torch.Tensor, cbs: Callback
+) -> StepOutput:
+    output = state.model(*inputs)
+    loss = state.loss_fn(output, y)
+    if state.l1:
+        loss = loss + state.l1 * sum(p.abs().sum() for p in state.penalised_parameters())
+    state.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    cbs.on_after_backward(state)
+    if state.clip_value is not None:
+        torch.nn.utils.clip_grad_value_(state.model.parameters(), state.clip_value)
+    if state.clip_norm is not None:
+        torch.nn.utils.clip_grad_norm_(state.model.parameters(), state.clip_norm, foreach=True)
+    state.optimizer.step()
+    if state.schedule_per == "step" and state.scheduler is not None:
+        state.scheduler.step()
+    state.step += 1
+    return StepOutput(loss.detach(), output.detach(), y)
