@@ -176,8 +176,11 @@ def _locate_flat_key(key: str) -> list[str]:
         return key.replace("__", ".").split(".")
     index = _flat_index()
     paths = index.get(key, [])
-    if len(paths) == 1:
-        return paths[0]
+    if paths:  # the shallowest field wins (train.seed over data.split.seed) when it is unique
+        shallowest = [p for p in paths if len(p) == min(map(len, paths))]
+        if len(shallowest) == 1:
+            return shallowest[0]
+        paths = shallowest
     if len(paths) > 1:
         options = ", ".join(".".join(p) for p in paths)
         raise SpecError(

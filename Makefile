@@ -1,0 +1,38 @@
+# Set-up and everyday commands. `make demo` and `make test` each work on a fresh machine.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# The CPU build of PyTorch; a bare `torch` requirement would pull a multi-GB CUDA build.
+TORCH  ?= torch==2.13.0
+
+.PHONY: demo test test-fast lint install install-dev clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet $(TORCH)
+	$(BIN)/pip install --quiet -e .
+
+install-dev: install
+	$(BIN)/pip install --quiet -e '.[dev]'
+
+## Install, then train and evaluate on a built-in dataset (digits).
+demo: install
+	$(BIN)/trainwise fit --data digits --output runs/demo-$$(date +%Y%m%d-%H%M%S)
+
+## Install the dev tools, lint, and run the test suite (slow tests included with SLOW=1).
+test: install-dev lint
+	$(BIN)/pytest -q -n 2 $(if $(SLOW),,-m "not slow")
+
+test-fast: install-dev
+	$(BIN)/pytest -q -n 2 -m "not slow"
+
+lint:
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .ruff_cache

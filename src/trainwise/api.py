@@ -1,0 +1,219 @@
+"""The Python API: `fit`, `load`, and the result object they return.
+
+`fit` mirrors `trainwise fit`: it takes a file, a built-in dataset name, a DataFrame or arrays
+`(X, y)`, optional explicit validation and test data, and the spec as a YAML path, a `Spec`,
+section dicts or flat keywords (`lr=3e-4`, `hidden=[128, 64]`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from torch import nn
+
+from trainwise.data.prepare import frame_from_arrays
+from trainwise.data.sources import read_table
+from trainwise.errors import DataError, RunError
+from trainwise.evaluate.predict import Predictor
+from trainwise.pipeline import run
+from trainwise.runs.bundle import load_bundle
+from trainwise.spec.io import read_yaml, spec_from_kwargs
+from trainwise.spec.model import Spec
+from trainwise.train.callbacks import Callback
+
+DataLike = str | Path | pd.DataFrame | np.ndarray | tuple[Any, Any]
+
+
+class Result:
+    """A trained model with its metrics, history and run folder.
+
+    `predict` returns labels (classification) or values (regression) as a NumPy array;
+    `predict_proba` class probabilities; `predict_frame` both as a readable DataFrame.
+    """
+
+    def __init__(
+        self,
+        predictor: Predictor,
+        metrics: dict[str, Any],
+        history: list[dict[str, Any]],
+        path: Path | None,
+        spec: Spec | None,
+        summary: dict[str, Any] | None = None,
+    ) -> None:
+        self.predictor = predictor
+        self.metrics = metrics
+        self.history = history
+        self.path = path
+        self.spec = spec
+        self.summary = summary or {}
+
+    @property
+    def model(self) -> nn.Module:
+        return self.predictor.model
+
+    @property
+    def task(self) -> str:
+        return self.predictor.schema.task
+
+    @property
+    def classes(self) -> list[Any]:
+        return list(self.predictor.schema.classes)
+
+    def predict_frame(self, data: DataLike) -> pd.DataFrame:
+        return self.predictor.predict_frame(_as_frame(data, self.predictor))
+
+    def predict(self, data: DataLike) -> np.ndarray:
+        frame = self.predict_frame(data)
+        if self.task == "multilabel":
+            return frame[list(self.predictor.schema.target)].to_numpy()
+        if self.task == "regression":
+            return frame.to_numpy().squeeze(-1) if frame.shape[1] == 1 else frame.to_numpy()
+        return np.asarray(frame["prediction"].tolist())
+
+    def predict_proba(self, data: DataLike) -> np.ndarray:
+        if self.task == "regression":
+            raise DataError(
+                "predict_proba called on a regression model",
+                "a classification model",
+                "use predict() for regression",
+            )
+        out = self.predictor.outputs(_as_frame(data, self.predictor))
+        return np.column_stack([1 - out, out]) if self.task == "binary" else out
+
+    def evaluate(self, data: DataLike) -> dict[str, Any]:
+        """Metrics on labelled data (raw rows with the target column)."""
+        frame = _as_frame(data, self.predictor, with_target=True)
+        target = list(self.predictor.schema.target)
+        missing = [t for t in target if t not in frame.columns]
+        if missing:
+            raise DataError(
+                f"the data has no target column {missing[0]!r}, so it cannot be scored",
+                "labelled rows with the training target",
+                "use predict for unlabelled data",
+            )
+        frame = frame.dropna(subset=target).reset_index(drop=True)
+        return self.predictor.score_frame(frame)
+
+    def __repr__(self) -> str:
+        test = self.metrics.get("test", {})
+        shown = {k: round(v, 4) for k, v in test.items() if isinstance(v, float)}
+        return f"Result(task={self.task!r}, test={shown}, path={str(self.path)!r})"
+
+
+def fit(
+    data: DataLike | None = None,
+    target: str | list[str] | None = None,
+    *,
+    validation: DataLike | None = None,
+    test: DataLike | None = None,
+    model: nn.Module | dict[str, Any] | None = None,
+    spec: str | Path | Spec | dict[str, Any] | None = None,
+    callbacks: Iterable[Callback] = (),
+    **overrides: Any,
+) -> Result:
+    """Train, validate and test a network; returns a `Result`.
+
+    >>> result = fit("iris", epochs=5, progress=False, save=False)  # doctest: +SKIP
+    >>> result.metrics["test"]["accuracy"]  # doctest: +SKIP
+    """
+    base: dict[str, Any] = {}
+    if isinstance(spec, Spec):
+        base = spec.model_dump()
+    elif isinstance(spec, dict):
+        base = spec
+    elif spec is not None:
+        base = read_yaml(spec)
+    if isinstance(model, dict):
+        overrides["model"] = model
+        model = None
+    frame, source = _training_frame(data)
+    if target is not None:
+        overrides["target"] = target
+    elif isinstance(data, tuple) and frame is not None and "data" not in overrides:
+        overrides["target"] = _array_target_names(frame)
+    if source is not None:
+        overrides["source"] = source
+    resolved = spec_from_kwargs(base, **overrides)
+    val_frame, _ = _training_frame(validation) if validation is not None else (None, None)
+    test_frame, _ = _training_frame(test) if test is not None else (None, None)
+    outcome = run(resolved, frame, val_frame, test_frame, model=model, callbacks=callbacks,
+                  log=print if resolved.output.progress else _silent)
+    return Result(outcome.predictor, outcome.metrics, outcome.history, outcome.path,
+                  outcome.spec, outcome.summary)
+
+
+def load(path: str | Path, model: nn.Module | None = None) -> Result:
+    """Load a finished run (or a bundle folder) to predict or evaluate; never executes code."""
+    folder = Path(path)
+    predictor = load_bundle(folder, model=model)
+    metrics, history = {}, []
+    if (folder / "metrics.json").is_file():
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    if (folder / "history.jsonl").is_file():
+        lines = (folder / "history.jsonl").read_text(encoding="utf-8").splitlines()
+        history = [json.loads(line) for line in lines if line.strip()]
+    spec = None
+    if (folder / "spec.yaml").is_file():
+        spec = Spec.model_validate(read_yaml(folder / "spec.yaml"))
+    return Result(predictor, metrics, history, folder, spec)
+
+
+def _training_frame(data: DataLike | None) -> tuple[pd.DataFrame | None, str | None]:
+    if data is None:
+        return None, None
+    if isinstance(data, pd.DataFrame):
+        return data, None
+    if isinstance(data, tuple):
+        if len(data) != 2:
+            raise DataError(
+                f"data given as a tuple of {len(data)} items",
+                "(X, y)",
+                "pass fit((X, y)) or a DataFrame with the target column",
+            )
+        return frame_from_arrays(*data), None
+    if isinstance(data, np.ndarray):
+        raise DataError(
+            "data given as one array without targets",
+            "(X, y) arrays, a DataFrame, a file or a built-in dataset name",
+            "pass fit((X, y))",
+        )
+    if isinstance(data, str | Path):
+        return None, str(data)
+    raise DataError(
+        f"data of type {type(data).__name__} is not supported",
+        "a file path, built-in name, DataFrame or (X, y) arrays",
+        "convert the data to a pandas DataFrame",
+    )
+
+
+def _array_target_names(frame: pd.DataFrame) -> str | list[str]:
+    names = [c for c in frame.columns if str(c).startswith("target")]
+    return names[0] if len(names) == 1 else names
+
+
+def _as_frame(data: DataLike, predictor: Predictor, with_target: bool = False) -> pd.DataFrame:
+    if isinstance(data, pd.DataFrame):
+        return data
+    if isinstance(data, str | Path):
+        if not Path(data).exists():
+            raise RunError(
+                f"file {str(data)!r} does not exist",
+                "a CSV/TSV/Parquet/JSON-lines file of rows",
+                "check the path",
+            )
+        return read_table(data)
+    if isinstance(data, tuple) and len(data) == 2:
+        return frame_from_arrays(*data)
+    x = np.asarray(data)
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+    return frame_from_arrays(x)
+
+
+def _silent(*_: Any, **__: Any) -> None:
+    return None

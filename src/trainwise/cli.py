@@ -1,0 +1,186 @@
+"""The `trainwise` command. Parses arguments, calls the API, and turns any `TrainwiseError`
+into one message on stderr and exit code 2 (no traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from trainwise.errors import DataError, TrainwiseError
+
+EXIT_USAGE = 2
+
+EPILOG = """examples:
+  trainwise fit --data titanic.csv --target Survived
+  trainwise fit spec.yaml train.lr=3e-4 model.hidden=[128,64]
+  trainwise fit --data digits --output runs/digits
+  trainwise evaluate runs/digits --data more_rows.csv
+  trainwise predict runs/digits --data new_rows.csv --out predictions.csv
+  trainwise spec --show
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trainwise",
+        description="Train, evaluate and document a neural network from a dataset.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser(
+        "fit",
+        help="train a model from a spec file and/or --data",
+        description="Train, validate and test a model; writes a run folder.",
+    )
+    p.add_argument("spec", nargs="?", help="YAML spec file (optional)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
+    p.add_argument("--data", help="data file (CSV, TSV, Parquet, JSON lines) or built-in name")
+    p.add_argument("--target", help="target column (comma-separated for multilabel)")
+    p.add_argument("--task", help="binary, multiclass, regression or multilabel (default: auto)")
+    p.add_argument("--validation", help="separate validation file")
+    p.add_argument("--test", help="separate test file")
+    p.add_argument("--output", help="run folder (default: a new folder under runs/)")
+    p.add_argument("--quiet", action="store_true", help="no progress display")
+
+    p = sub.add_parser(
+        "evaluate",
+        help="score a trained run on labelled data",
+        description="Compute the run's metrics on a labelled file; prints JSON.",
+    )
+    p.add_argument("run", help="run folder written by `trainwise fit`")
+    p.add_argument("--data", required=True, help="labelled data file with the target column")
+    p.add_argument("--out", help="also write the metrics to this JSON file")
+
+    p = sub.add_parser(
+        "predict",
+        help="predict labels and probabilities for new rows",
+        description="Write predictions (label and one probability per class) for each row.",
+    )
+    p.add_argument("run", help="run folder written by `trainwise fit`")
+    p.add_argument("--data", required=True, help="rows to predict (CSV, TSV, Parquet, JSON lines)")
+    p.add_argument("--out", required=True, help="output file (.csv, .tsv, .parquet or .jsonl)")
+
+    p = sub.add_parser(
+        "spec",
+        help="show the resolved spec with every default",
+        description="Print the resolved spec (YAML) with all defaults filled in.",
+    )
+    p.add_argument("spec", nargs="?", help="YAML spec file (optional)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
+    p.add_argument("--show", action="store_true", help="print the resolved spec (the default)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except TrainwiseError as err:
+        print(f"trainwise: error: {err.message}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("trainwise: interrupted", file=sys.stderr)
+        return 130
+
+
+def _spec_and_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
+    """A first positional holding '=' is an override, not a spec file."""
+    from trainwise.spec.io import read_yaml
+
+    overrides = list(args.overrides)
+    raw: dict[str, Any] = {}
+    if args.spec and "=" in args.spec and not Path(args.spec).is_file():
+        overrides.insert(0, args.spec)
+    elif args.spec:
+        raw = read_yaml(args.spec)
+    return raw, overrides
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from trainwise.api import fit
+    from trainwise.spec.io import apply_overrides
+
+    raw, overrides = _spec_and_overrides(args)
+    flags = {
+        "data.source": args.data,
+        "data.task": args.task,
+        "data.validation": args.validation,
+        "data.test": args.test,
+        "output.dir": args.output,
+    }
+    extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    if args.target is not None:
+        targets = [t.strip() for t in args.target.split(",")]
+        raw = apply_overrides(raw, extra)
+        raw.setdefault("data", {})["target"] = targets[0] if len(targets) == 1 else targets
+        extra = []
+    if args.quiet:
+        extra.append("output.progress=false")
+    raw = apply_overrides(raw, [*extra, *overrides])
+    # CLI-given strings stay strings (a file named 1.csv must not become a number)
+    for key, value in flags.items():
+        if value is not None:
+            section, field = key.split(".")
+            raw[section][field] = value
+    fit(spec=raw)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from trainwise.api import load
+
+    result = load(args.run)
+    metrics = result.evaluate(args.data)
+    text = json.dumps(metrics, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from trainwise.api import load
+
+    out = Path(args.out)
+    writers = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl"}
+    if out.suffix.lower() not in writers:
+        raise DataError(
+            f"cannot write predictions to {str(out)!r}",
+            f"a file ending in {', '.join(writers)}",
+            "change the --out file name",
+        )
+    result = load(args.run)
+    frame = result.predict_frame(args.data)
+    tmp = out.with_name(out.name + ".tmp")
+    kind = writers[out.suffix.lower()]
+    if kind == "csv":
+        frame.to_csv(tmp, index=False)
+    elif kind == "tsv":
+        frame.to_csv(tmp, index=False, sep="\t")
+    elif kind == "parquet":
+        frame.to_parquet(tmp, index=False)
+    else:
+        frame.to_json(tmp, orient="records", lines=True)
+    tmp.replace(out)
+    print(f"wrote {len(frame)} predictions to {out}")
+    return 0
+
+
+def _spec(args: argparse.Namespace) -> int:
+    from trainwise.spec.io import apply_overrides, dump_yaml, parse_spec
+
+    raw, overrides = _spec_and_overrides(args)
+    print(dump_yaml(parse_spec(apply_overrides(raw, overrides))), end="")
+    return 0
+
+
+COMMANDS = {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "spec": _spec}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
