@@ -7,6 +7,7 @@ ones; nothing reaches sideways into another stage.
 from __future__ import annotations
 
 import platform
+from importlib.metadata import version
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -242,10 +243,8 @@ def _score_split(predictor: Predictor, data: PreparedData, head: Head) -> dict[s
 
 
 def _provenance(spec: Spec, state: TrainState, device: torch.device) -> dict[str, Any]:
-    import trainwise
-
     return {
-        "trainwise": trainwise.__version__,
+        "trainwise": version("trainwise"),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
