@@ -141,10 +141,23 @@ def fit(
     resolved = spec_from_kwargs(base, **overrides)
     val_frame, _ = _training_frame(validation) if validation is not None else (None, None)
     test_frame, _ = _training_frame(test) if test is not None else (None, None)
-    outcome = run(resolved, frame, val_frame, test_frame, model=model, callbacks=callbacks,
-                  log=print if resolved.output.progress else _silent)
-    return Result(outcome.predictor, outcome.metrics, outcome.history, outcome.path,
-                  outcome.spec, outcome.summary)
+    outcome = run(
+        resolved,
+        frame,
+        val_frame,
+        test_frame,
+        model=model,
+        callbacks=callbacks,
+        log=print if resolved.output.progress else _silent,
+    )
+    return Result(
+        outcome.predictor,
+        outcome.metrics,
+        outcome.history,
+        outcome.path,
+        outcome.spec,
+        outcome.summary,
+    )
 
 
 def load(path: str | Path, model: nn.Module | None = None) -> Result:

@@ -50,7 +50,7 @@ class _TrainwiseEstimator(BaseEstimator):
         self.progress = progress
         self.spec = spec
 
-    def fit(self, X: Any, y: Any) -> _TrainwiseEstimator:  # noqa: N803 - scikit-learn's names
+    def fit(self, X: Any, y: Any) -> _TrainwiseEstimator:
         frame = _frame(X)
         y = np.asarray(y)
         targets = ["__target__"] if y.ndim == 1 else [f"__target{j}__" for j in range(y.shape[1])]
@@ -59,16 +59,23 @@ class _TrainwiseEstimator(BaseEstimator):
             frame,
             target=targets[0] if len(targets) == 1 else targets,
             spec=self.spec,
-            model={"hidden": list(self.hidden), "activation": self.activation,
-                   "dropout": self.dropout, "norm": self.norm},
+            model={
+                "hidden": list(self.hidden),
+                "activation": self.activation,
+                "dropout": self.dropout,
+                "norm": self.norm,
+            },
             optimizer=self.optimizer,
             lr=self.lr,
             weight_decay=self.weight_decay,
             batch_size=self.batch_size,
             epochs=self.epochs,
             train__early_stopping__patience=self.patience,
-            split={"train": 1 - self.validation_fraction,
-                   "validation": self.validation_fraction, "test": 0.0},
+            split={
+                "train": 1 - self.validation_fraction,
+                "validation": self.validation_fraction,
+                "test": 0.0,
+            },
             task=self._task,
             seed=self.seed,
             progress=self.progress,
@@ -79,7 +86,7 @@ class _TrainwiseEstimator(BaseEstimator):
         self.feature_names_in_ = np.asarray(frame.columns[: self.n_features_in_], dtype=object)
         return self
 
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict(self, X: Any) -> np.ndarray:
         return self.result_.predict(_frame(X))
 
 
@@ -91,17 +98,17 @@ class Classifier(ClassifierMixin, _TrainwiseEstimator):
     >>> clf = Classifier(epochs=3).fit(X, y)  # doctest: +SKIP
     """
 
-    def fit(self, X: Any, y: Any) -> Classifier:  # noqa: N803
+    def fit(self, X: Any, y: Any) -> Classifier:
         super().fit(X, y)
         self.classes_ = np.asarray(self.result_.classes)
         return self
 
-    def predict(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict(self, X: Any) -> np.ndarray:
         labels = super().predict(X)
         lookup = {str(c): c for c in self.classes_}
         return np.asarray([lookup[str(v)] for v in labels], dtype=self.classes_.dtype)
 
-    def predict_proba(self, X: Any) -> np.ndarray:  # noqa: N803
+    def predict_proba(self, X: Any) -> np.ndarray:
         return self.result_.predict_proba(_frame(X))
 
 
@@ -111,7 +118,7 @@ class Regressor(RegressorMixin, _TrainwiseEstimator):
     _task = "regression"
 
 
-def _frame(X: Any) -> pd.DataFrame:  # noqa: N803
+def _frame(X: Any) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return X.reset_index(drop=True)
     x = np.asarray(X)

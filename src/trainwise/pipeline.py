@@ -7,10 +7,10 @@ ones; nothing reaches sideways into another stage.
 from __future__ import annotations
 
 import platform
-from importlib.metadata import version
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
