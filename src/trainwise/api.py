@@ -18,10 +18,11 @@ from torch import nn
 
 from trainwise.data.prepare import frame_from_arrays
 from trainwise.data.sources import read_table
-from trainwise.errors import DataError, RunError
+from trainwise.errors import DataError, RunError, SpecError
 from trainwise.evaluate.predict import Predictor
 from trainwise.pipeline import run
 from trainwise.runs.bundle import load_bundle
+from trainwise.runs.folder import RunFolder
 from trainwise.spec.io import read_yaml, spec_from_kwargs
 from trainwise.spec.model import Spec
 from trainwise.train.callbacks import Callback
@@ -114,6 +115,7 @@ def fit(
     model: nn.Module | dict[str, Any] | None = None,
     spec: str | Path | Spec | dict[str, Any] | None = None,
     callbacks: Iterable[Callback] = (),
+    resume: str | Path | None = None,
     **overrides: Any,
 ) -> Result:
     """Train, validate and test a network; returns a `Result`.
@@ -122,6 +124,16 @@ def fit(
     >>> result.metrics["test"]["accuracy"]  # doctest: +SKIP
     """
     base: dict[str, Any] = {}
+    if resume is not None:  # the interrupted run's own spec; only display may change
+        folder = RunFolder.reopen(resume)
+        base = read_yaml(folder.path / "spec.yaml")
+        if set(overrides) - {"progress"} or data is not None or spec is not None:
+            raise SpecError(
+                "resume takes the run's own spec; other data or settings were given",
+                "fit(resume=RUN_FOLDER) alone (progress= may be set)",
+                "drop the other arguments, or start a new run",
+            )
+        spec = None
     if isinstance(spec, Spec):
         base = spec.model_dump()
     elif isinstance(spec, dict):
@@ -149,6 +161,7 @@ def fit(
         model=model,
         callbacks=callbacks,
         log=print if resolved.output.progress else _silent,
+        resume=resume,
     )
     return Result(
         outcome.predictor,

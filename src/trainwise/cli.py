@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trainwise.errors import DataError, TrainwiseError
+from trainwise.errors import DataError, Interrupted, SpecError, TrainwiseError
 
 EXIT_USAGE = 2
 
@@ -46,6 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", help="separate test file")
     p.add_argument("--output", help="run folder (default: a new folder under runs/)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
+    p.add_argument(
+        "--resume",
+        metavar="RUN",
+        help="continue an interrupted run from its last checkpoint (its own spec is used)",
+    )
 
     p = sub.add_parser(
         "evaluate",
@@ -83,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     except TrainwiseError as err:
         print(f"trainwise: error: {err.message}", file=sys.stderr)
         return EXIT_USAGE
+    except Interrupted as stop:
+        print(f"trainwise: {stop}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
-        print("trainwise: interrupted", file=sys.stderr)
+        print("trainwise: aborted", file=sys.stderr)
         return 130
 
 
@@ -104,6 +112,17 @@ def _spec_and_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], list[
 def _fit(args: argparse.Namespace) -> int:
     from trainwise.api import fit
     from trainwise.spec.io import apply_overrides
+
+    if args.resume:
+        given = [args.spec, *args.overrides, args.data, args.target, args.output]
+        if any(v for v in given):
+            raise SpecError(
+                "--resume takes no spec, overrides, --data, --target or --output",
+                "only the run folder: the run continues with the spec it started with",
+                f"run `trainwise fit --resume {args.resume}` alone",
+            )
+        fit(resume=args.resume, progress=not args.quiet)
+        return 0
 
     raw, overrides = _spec_and_overrides(args)
     flags = {

@@ -8,6 +8,8 @@ with code 2; Python callers can catch the subclass that fits.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class TrainwiseError(Exception):
     """A user-facing error: what went wrong, what was expected, how to fix it.
@@ -47,3 +49,18 @@ class ModelError(TrainwiseError):
 
 class RunError(TrainwiseError):
     """A run folder or model bundle is missing, incomplete or damaged."""
+
+
+class Interrupted(Exception):
+    """Training stopped on SIGTERM or Ctrl-C after writing a checkpoint; the run can resume."""
+
+    EXIT_CODES: ClassVar[dict[str, int]] = {"SIGTERM": 143, "SIGINT": 130}
+
+    def __init__(self, signal_name: str, run_folder: str) -> None:
+        self.signal_name = signal_name
+        self.run_folder = run_folder
+        self.exit_code = self.EXIT_CODES.get(signal_name, 130)
+        super().__init__(
+            f"training interrupted by {signal_name}; a checkpoint was written. "
+            f"Resume with: trainwise fit --resume {run_folder}"
+        )

@@ -20,7 +20,7 @@ from torch import nn
 
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
-from trainwise.errors import ModelError, SpecError
+from trainwise.errors import Interrupted, ModelError, SpecError
 from trainwise.evaluate.metrics import GREATER_IS_BETTER, compute_metrics, primary_metric
 from trainwise.evaluate.predict import Predictor, raw_outputs, validation_fn
 from trainwise.models.build import build_model, model_config
@@ -30,6 +30,7 @@ from trainwise.runs.folder import HistoryWriter, RunFolder
 from trainwise.spec.io import dump_yaml
 from trainwise.spec.model import Spec
 from trainwise.train.callbacks import Callback
+from trainwise.train.checkpointer import Checkpointer, StopOnSignal
 from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.loop import fit as train_loop
 from trainwise.train.optim import build_optimizer, build_scheduler
@@ -60,6 +61,7 @@ def run(
     model: nn.Module | None = None,
     callbacks: Iterable[Callback] = (),
     log: Any = print,
+    resume: str | Path | None = None,
 ) -> Run:
     """Train and evaluate one spec end to end."""
     started = time.perf_counter()
@@ -75,7 +77,9 @@ def run(
     _check_shapes(net, data, head)
 
     folder = None
-    if spec.output.save:
+    if resume is not None:
+        folder = RunFolder.reopen(resume)
+    elif spec.output.save:
         folder = RunFolder.create(spec.output.root, frames.name, spec.output.dir)
         folder.write_text("spec.yaml", dump_yaml(spec))
         folder.write_json("data_summary.json", data.summary)
@@ -103,35 +107,38 @@ def run(
         if data.validation is not None
         else None
     )
-    cbs: list[Callback] = []
-    es = spec.train.early_stopping
-    if es.enabled and validate is not None:
-        metric = es.monitor.removeprefix("val_")
-        if metric != "loss" and metric not in GREATER_IS_BETTER:
-            raise SpecError(
-                f"train.early_stopping.monitor is {es.monitor!r}, which is not a known metric",
-                "val_loss or val_<metric>, metric one of " + ", ".join(sorted(GREATER_IS_BETTER)),
-                "set train.early_stopping.monitor=val_loss",
-            )
-        cbs.append(
-            EarlyStopping(
-                es.monitor,
-                es.patience,
-                es.min_delta,
-                GREATER_IS_BETTER.get(metric, False),
-                es.restore_best,
-            )
-        )
+    cbs, stateful = _standard_callbacks(spec, schema.task, validate is not None)
+    checkpointer = None
     if folder is not None:
         cbs.append(HistoryWriter(folder.path / "history.jsonl"))
+        ck = spec.train.checkpoint
+        if ck.enabled or resume is not None:
+            checkpointer = Checkpointer(
+                folder.path / "checkpoints",
+                stateful,
+                ck.every_epochs,
+                ck.every_steps,
+                ck.keep,
+                is_best=_is_best_epoch(stateful.get("early_stopping")),
+            )
+            cbs.append(checkpointer)
     if spec.output.progress:
         cbs.append(ProgressDisplay(watch=f"val_{primary_metric(schema.task)}"))
     cbs += list(callbacks)
 
-    def batches(gen: torch.Generator):
-        return data.train.batches(spec.train.batch_size, gen)
+    if resume is not None:
+        if checkpointer is None:
+            raise SpecError("cannot resume without a run folder", "output.save=true", "")
+        where = checkpointer.restore(state, warn=log)
+        log(f"resumed from {where.name}: epoch {state.epoch}, step {state.step}")
+
+    def batches(gen: torch.Generator, start: int):
+        return data.train.batches(spec.train.batch_size, gen, start)
 
     train_loop(state, batches, validate, callbacks=cbs)
+    if state.stop_reason and state.stop_reason.startswith("interrupted by "):
+        where_to = str(folder.path) if folder is not None else ""
+        raise Interrupted(state.stop_reason.removeprefix("interrupted by "), where_to)
 
     predictor = Predictor(schema, data.preprocessor, data.target, net, head)
     metrics: dict[str, Any] = {"epochs": state.epoch, "stop_reason": state.stop_reason}
@@ -158,6 +165,40 @@ def run(
         path = folder.finish()
     _log_result(log, metrics, schema.task, path)
     return Run(spec, predictor, metrics, state.history, data.summary, path, state.stop_reason)
+
+
+def _standard_callbacks(
+    spec: Spec, task: str, has_validation: bool
+) -> tuple[list[Callback], dict[str, Callback]]:
+    """Signal handling first (so a checkpoint follows in the same step), then early stopping.
+    Returns the list and the callbacks whose state a checkpoint must hold."""
+    cbs: list[Callback] = [StopOnSignal()]
+    stateful: dict[str, Callback] = {}
+    es = spec.train.early_stopping
+    if es.enabled and has_validation:
+        metric = es.monitor.removeprefix("val_")
+        if metric != "loss" and metric not in GREATER_IS_BETTER:
+            raise SpecError(
+                f"train.early_stopping.monitor is {es.monitor!r}, which is not a known metric",
+                "val_loss or val_<metric>, metric one of " + ", ".join(sorted(GREATER_IS_BETTER)),
+                "set train.early_stopping.monitor=val_loss",
+            )
+        stateful["early_stopping"] = EarlyStopping(
+            es.monitor,
+            es.patience,
+            es.min_delta,
+            GREATER_IS_BETTER.get(metric, False),
+            es.restore_best,
+        )
+        cbs.append(stateful["early_stopping"])
+    return cbs, stateful
+
+
+def _is_best_epoch(early_stopping: Callback | None) -> Any:
+    """A check the checkpointer calls at epoch end: did this epoch set a new best?"""
+    if not isinstance(early_stopping, EarlyStopping):
+        return None
+    return lambda state: early_stopping.wait == 0 and early_stopping.best_epoch == state.epoch
 
 
 def _head(spec: Spec, data: PreparedData, device: torch.device) -> Head:

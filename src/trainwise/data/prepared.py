@@ -42,12 +42,14 @@ class TensorSplit:
         return TensorSplit(self.dense.to(device), self.codes.to(device), self.y.to(device))
 
     def batches(
-        self, batch_size: int, generator: torch.Generator | None = None
+        self, batch_size: int, generator: torch.Generator | None = None, start_batch: int = 0
     ) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
         """Shuffled mini-batches when a generator is given, in order otherwise.
 
-        A final batch of a single row is dropped while shuffling: batch norm cannot train on
-        one sample, and a different row is left out each epoch.
+        The permutation is drawn in full even when starting at `start_batch` (a resumed epoch),
+        so the generator advances exactly as in an uninterrupted epoch. A final batch of a
+        single row is dropped while shuffling: batch norm cannot train on one sample, and a
+        different row is left out each epoch.
         """
         n = len(self)
         if generator is None:
@@ -55,7 +57,7 @@ class TensorSplit:
         else:
             order = torch.randperm(n, generator=generator).to(self.y.device)
         stop = n - 1 if generator is not None and n % batch_size == 1 and n > 1 else n
-        for start in range(0, stop, batch_size):
+        for start in range(start_batch * batch_size, stop, batch_size):
             idx = order[start : min(start + batch_size, stop)]
             yield self.inputs(idx), self.y[idx]
 

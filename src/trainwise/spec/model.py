@@ -147,6 +147,17 @@ class ScheduleSpec(Section):
     """Floor for the LR."""
 
 
+class CheckpointSpec(Section):
+    enabled: bool = True
+    """Write checkpoints so an interrupted run can resume exactly (`trainwise fit --resume`)."""
+    every_epochs: int = Field(1, ge=1)
+    """Write a checkpoint at the end of every N-th epoch."""
+    every_steps: int | None = Field(None, ge=1)
+    """Also write one every N optimisation steps (for long epochs)."""
+    keep: int = Field(2, ge=1)
+    """Keep the newest K checkpoints, plus the one of the best epoch."""
+
+
 class TrainSpec(Section):
     epochs: int = Field(200, ge=1)
     """Maximum number of epochs (early stopping usually ends sooner)."""
@@ -176,6 +187,10 @@ class TrainSpec(Section):
     class_weight: Literal["none", "balanced"] = "none"
     """`balanced` weights classes inversely to their training frequency."""
     early_stopping: EarlyStoppingSpec = Field(default_factory=EarlyStoppingSpec)
+    checkpoint: CheckpointSpec = Field(default_factory=CheckpointSpec)
+    on_nan: Literal["stop", "skip", "rollback"] = "stop"
+    """When the loss or gradients turn NaN/Inf: stop (keeping the best weights), skip that
+    step (costs one device sync per step), or roll back to the last checkpoint with half the LR."""
     seed: int = 0
     """Seed for splits, initialisation, shuffling and dropout."""
     deterministic: bool = False

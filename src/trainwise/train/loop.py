@@ -14,7 +14,8 @@ from trainwise.train.callbacks import Callback, CallbackList
 from trainwise.train.state import TrainState
 from trainwise.train.step import train_step
 
-Batches = Callable[[torch.Generator], Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]]
+# batches(generator, start_batch): the epoch's batches in the generator's order, from start_batch
+Batches = Callable[[torch.Generator, int], Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]]
 Validate = Callable[[], dict[str, float]]
 
 
@@ -30,22 +31,33 @@ def fit(
     cbs.on_fit_start(state)
     try:
         while state.epoch < state.max_epochs and state.stop_reason is None:
-            cbs.on_epoch_start(state)
+            if state.batch_in_epoch == 0:  # a fresh epoch (not one resumed mid-way)
+                state.epoch_rng = state.generator.get_state()
+                state.epoch_loss = torch.zeros((), device=state.device)
+                cbs.on_epoch_start(state)
+            else:  # replay this epoch's batch order, then skip the batches already done
+                state.generator.set_state(state.epoch_rng)
             state.model.train()
-            loss_sum = torch.zeros((), device=state.device)
-            n_batches = 0
-            for inputs, y in batches(state.generator):
+            for inputs, y in batches(state.generator, state.batch_in_epoch):
                 out = step(state, inputs, y, cbs)
-                loss_sum += out.loss
-                n_batches += 1
+                state.epoch_loss += out.loss
+                state.batch_in_epoch += 1
                 cbs.on_batch_end(state, out)
-            logs = {"epoch": state.epoch + 1, "lr": state.lr, "loss": loss_sum.item() / n_batches}
-            if validate is not None:
-                logs |= validate()
-            _step_epoch_scheduler(state, logs)
-            state.history.append(logs)
-            state.epoch += 1
-            cbs.on_epoch_end(state, logs)
+                if state.stop_reason is not None:  # a signal or a fault: stop mid-epoch
+                    break
+            else:
+                logs = {
+                    "epoch": state.epoch + 1,
+                    "lr": state.lr,
+                    "loss": state.epoch_loss.item() / max(state.batch_in_epoch, 1),
+                }
+                if validate is not None:
+                    logs |= validate()
+                _step_epoch_scheduler(state, logs)
+                state.history.append(logs)
+                state.epoch += 1
+                state.batch_in_epoch = 0
+                cbs.on_epoch_end(state, logs)
         if state.stop_reason is None:
             state.stop_reason = "max_epochs"
     finally:

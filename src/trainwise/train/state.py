@@ -6,10 +6,12 @@ The loop, the step and callbacks all read and advance this object; a checkpoint 
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,6 +44,11 @@ class TrainState:
     step: int = 0
     stop_reason: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
+    # Position inside the current epoch, so a checkpoint taken mid-epoch resumes exactly:
+    # the batch order is replayed from the generator state at the epoch's start.
+    batch_in_epoch: int = 0
+    epoch_rng: torch.Tensor | None = None
+    epoch_loss: torch.Tensor | None = None
 
     @property
     def device(self) -> torch.device:
@@ -51,6 +58,67 @@ class TrainState:
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the rest of the run depends on (callbacks save their own)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "rng": capture_rng(self.generator),
+            "position": {
+                "epoch": self.epoch,
+                "step": self.step,
+                "batch_in_epoch": self.batch_in_epoch,
+                "epoch_rng": self.epoch_rng,
+                "epoch_loss": self.epoch_loss,
+            },
+            "history": self.history,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        restore_rng(state["rng"], self.generator)
+        pos = state["position"]
+        self.epoch, self.step = int(pos["epoch"]), int(pos["step"])
+        self.batch_in_epoch = int(pos["batch_in_epoch"])
+        self.epoch_rng = pos["epoch_rng"]
+        loss = pos["epoch_loss"]
+        self.epoch_loss = loss.to(self.device) if loss is not None else None
+        self.history = list(state["history"])
+
     def penalised_parameters(self) -> list[nn.Parameter]:
         """Weights that L1 applies to: matrices and kernels, not biases or norm scales."""
         return [p for p in self.model.parameters() if p.requires_grad and p.ndim > 1]
+
+
+def capture_rng(generator: torch.Generator) -> dict[str, Any]:
+    """Every random state a run draws from: Python, NumPy, torch (CPU, CUDA), batch order."""
+    return {
+        "python": list(_python_state_to_json(random.getstate())),
+        "numpy": list(np.random.get_state(legacy=True)),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "batches": generator.get_state(),
+    }
+
+
+def restore_rng(state: dict[str, Any], generator: torch.Generator) -> None:
+    random.setstate(_python_state_from_json(state["python"]))
+    np.random.set_state(tuple(state["numpy"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    generator.set_state(state["batches"])
+
+
+def _python_state_to_json(state: tuple) -> tuple:
+    version, internal, gauss = state
+    return version, list(internal), gauss
+
+
+def _python_state_from_json(state: list) -> tuple:
+    version, internal, gauss = state
+    return int(version), tuple(int(v) for v in internal), gauss

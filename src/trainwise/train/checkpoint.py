@@ -1,0 +1,196 @@
+"""Checkpoints that are atomic, verified and complete — and never executed on load.
+
+A checkpoint is a folder `step-000000123/` holding `tensors.safetensors` (every tensor: weights,
+optimizer moments, RNG states, best weights) and `state.json` (everything else), plus
+`manifest.json` with the SHA-256 of both. It is written into a temporary folder, each file is
+fsynced, and the folder is renamed into place, so a crash leaves either the old set of
+checkpoints or the new one. Loading checks the hashes first: safetensors rejects a truncated
+file but happily loads one with a flipped payload byte, which only the manifest catches.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from trainwise.errors import RunError
+
+TENSORS, STATE, MANIFEST = "tensors.safetensors", "state.json", "manifest.json"
+PREFIX, TMP_SUFFIX = "step-", ".tmp"
+REQUIRED_PARTS = ("model", "optimizer", "rng", "position", "callbacks", "scheduler")
+
+
+def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """Replace every tensor in a nested structure by a reference, collecting the tensors."""
+    if isinstance(obj, torch.Tensor):
+        key = prefix
+        tensors[key] = obj.detach().cpu().clone().contiguous()
+        return {"__tensor__": key}
+    if isinstance(obj, dict):
+        return {str(k): split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()} | (
+            {"__int_keys__": True} if obj and all(isinstance(k, int) for k in obj) else {}
+        )
+    if isinstance(obj, list | tuple):
+        items = [split_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
+        return {"__tuple__": items} if isinstance(obj, tuple) else items
+    if hasattr(obj, "tolist") and not isinstance(obj, str):  # NumPy arrays and scalars
+        return {"__numpy__": obj.tolist(), "dtype": str(getattr(obj, "dtype", ""))}
+    return obj
+
+
+def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    """The inverse of `split_tensors`."""
+    if isinstance(obj, dict):
+        if "__tensor__" in obj:
+            return tensors[obj["__tensor__"]]
+        if "__tuple__" in obj:
+            return tuple(join_tensors(v, tensors) for v in obj["__tuple__"])
+        if "__numpy__" in obj:
+            import numpy as np
+
+            return np.asarray(obj["__numpy__"], dtype=obj["dtype"] or None)
+        int_keys = obj.get("__int_keys__", False)
+        return {
+            (int(k) if int_keys else k): join_tensors(v, tensors)
+            for k, v in obj.items()
+            if k != "__int_keys__"
+        }
+    if isinstance(obj, list):
+        return [join_tensors(v, tensors) for v in obj]
+    return obj
+
+
+def save_checkpoint(
+    folder: Path, step: int, payload: dict[str, Any], keep: int, protect: Iterable[str] = ()
+) -> Path:
+    """Write one checkpoint atomically, then prune to the newest `keep` (plus `protect`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    final = folder / f"{PREFIX}{step:09d}"
+    tmp = folder / (final.name + TMP_SUFFIX)
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    tensors: dict[str, torch.Tensor] = {}
+    state = split_tensors(payload, "ckpt", tensors)
+    try:
+        save_file(tensors, str(tmp / TENSORS))
+        (tmp / STATE).write_text(json.dumps(state), encoding="utf-8")
+        manifest = {
+            "step": step,
+            "files": {name: _sha256(tmp / name) for name in (TENSORS, STATE)},
+            "parts": sorted(payload),
+        }
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
+        for name in (TENSORS, STATE, MANIFEST):
+            _fsync(tmp / name)
+        if final.exists():  # a later save of the same step replaces it
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        _fsync_dir(folder)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise RunError(
+            f"cannot write checkpoint {final} ({exc.strerror or exc})",
+            "free space and write permission in the run folder",
+            "free disk space or move the output folder; earlier checkpoints are intact",
+        ) from None
+    _prune(folder, keep, {final.name, *protect})
+    return final
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Complete checkpoint folders, newest first (temporary or partial folders are ignored)."""
+    if not folder.is_dir():
+        return []
+    found = [
+        p
+        for p in folder.iterdir()
+        if p.is_dir()
+        and p.name.startswith(PREFIX)
+        and not p.name.endswith(TMP_SUFFIX)
+        and (p / MANIFEST).is_file()
+    ]
+    return sorted(found, key=lambda p: p.name, reverse=True)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    """Verify hashes and read one checkpoint; raises RunError naming what is damaged."""
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+        for name, digest in manifest["files"].items():
+            if _sha256(path / name) != digest:
+                raise RunError(
+                    f"checkpoint {path.name}: {name} does not match its recorded hash",
+                    "files exactly as written",
+                    "the file was altered or truncated; an earlier checkpoint is used instead",
+                )
+        tensors = load_file(str(path / TENSORS))
+        state = json.loads((path / STATE).read_text(encoding="utf-8"))
+    except RunError:
+        raise
+    except Exception as exc:  # missing files, bad JSON, unreadable safetensors
+        raise RunError(
+            f"checkpoint {path.name} cannot be read ({type(exc).__name__}: {exc})",
+            "a complete checkpoint",
+            "an earlier checkpoint is used instead",
+        ) from None
+    payload = join_tensors(state, tensors)
+    missing = [part for part in REQUIRED_PARTS if part not in payload]
+    if missing:
+        raise RunError(
+            f"checkpoint {path.name} lacks {', '.join(missing)}",
+            f"every part of the training state: {', '.join(REQUIRED_PARTS)}",
+            "resume from a checkpoint written by this version of trainwise",
+        )
+    return payload
+
+
+def load_latest(folder: Path, warn: Any = print) -> tuple[Path, dict[str, Any]]:
+    """The newest checkpoint that verifies; damaged ones are skipped with a warning."""
+    problems = []
+    for path in list_checkpoints(folder):
+        try:
+            return path, load_checkpoint(path)
+        except RunError as err:
+            problems.append(err.what)
+            warn(f"warning: {err.what}; trying the previous checkpoint")
+    raise RunError(
+        f"no usable checkpoint in {folder}" + (f" ({'; '.join(problems)})" if problems else ""),
+        "a run folder with checkpoints/ written by `trainwise fit`",
+        "start the run again without --resume",
+    )
+
+
+def _prune(folder: Path, keep: int, protect: set[str]) -> None:
+    for i, path in enumerate(list_checkpoints(folder)):
+        if i >= keep and path.name not in protect:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    with path.open("rb") as f:
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
