@@ -94,21 +94,11 @@ def test_duplicates_are_kept_when_asked() -> None:
     assert sum(prepared.summary["splits"].values()) == 120
 
 
-@pytest.mark.xfail(
-    reason="BUG: prepare() records duplicate_rows_dropped in summary['cleaning'], then "
-    "summary.update(_describe(...)) replaces the whole 'cleaning' dict, losing the count",
-    strict=True,
-)
 def test_duplicate_count_is_reported() -> None:
     prepared = _prepare(_with_duplicates_and_missing_targets())
     assert prepared.summary["cleaning"]["duplicate_rows_dropped"] == 15
 
 
-@pytest.mark.xfail(
-    reason="BUG: the count of rows dropped for a missing target is lost the same way "
-    "(summary['cleaning'] overwritten by _describe)",
-    strict=True,
-)
 def test_missing_target_count_is_reported() -> None:
     prepared = _prepare(_with_duplicates_and_missing_targets())
     assert prepared.summary["cleaning"]["rows_without_target_dropped (training data)"] == 3
@@ -245,11 +235,6 @@ def test_builtin_target_can_be_overridden() -> None:
     assert (frames.target, frames.task) == ("petal length (cm)", "regression")
 
 
-@pytest.mark.xfail(
-    reason="BUG: load_frames applies the built-in dataset's task even when data.target names "
-    "another column, so iris with target 'petal length (cm)' becomes a 43-class multiclass task",
-    strict=True,
-)
 def test_builtin_task_applies_only_to_its_own_target() -> None:
     spec = DataSpec(source="iris", target="petal length (cm)")
     prepared = prepare(spec, load_frames(spec), seed=0)

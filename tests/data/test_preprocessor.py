@@ -225,12 +225,6 @@ def test_integer_categories_match_their_text_form() -> None:
     np.testing.assert_array_equal(dense.sum(axis=1), [1, 1, 0])
 
 
-@pytest.mark.xfail(
-    reason="BUG: integer categories in a training column with missing values become '1.0', "
-    "'2.0' (float64), so the same codes from a file without missing values ('1', '2') are "
-    "all unseen",
-    strict=True,
-)
 def test_integer_categories_survive_missing_values_in_train() -> None:
     train = pd.DataFrame({"zip": [1, 2, 3, np.nan, 1, 2]})
     pre = _fit(train, CleanSpec(), zip="categorical")

@@ -51,20 +51,10 @@ def test_id_named_column_with_repeats_is_numeric(rng) -> None:
     assert _kind(rng.integers(0, 10, N), "user_id") == "numeric"
 
 
-@pytest.mark.xfail(
-    reason="BUG: ID_NAME's `[a-z]Id$` is compiled with re.I, so any name ending in 'id' "
-    "(amount_paid, fluid, valid) is taken for a camelCase id and its distinct integers dropped",
-    strict=True,
-)
 def test_names_merely_ending_in_id_are_not_identifiers(rng) -> None:
     assert _kind(rng.permutation(N) * 13 + 100, "amount_paid") == "numeric"
 
 
-@pytest.mark.xfail(
-    reason="BUG: an id column stored as digit strings ('0001', ...) takes the numbers-as-text "
-    "path and is kept as a numeric feature, though unique on every row and named user_id",
-    strict=True,
-)
 def test_digit_string_ids_are_identifiers(rng) -> None:
     values = [f"{i:04d}" for i in rng.permutation(N)]
     assert _kind(values, "user_id") == "identifier"
@@ -307,11 +297,6 @@ def test_all_missing_feature_with_a_set_kind_is_an_error(rng) -> None:
     assert "data.drop" in str(info.value)
 
 
-@pytest.mark.xfail(
-    reason="BUG: a feature column that is missing on every row is silently inferred as "
-    "'constant' (reason: 'a single value') instead of raising the all-missing DataError",
-    strict=True,
-)
 def test_all_missing_feature_is_an_error(rng) -> None:
     frame = _frame(rng)
     frame["empty"] = np.nan

@@ -193,11 +193,6 @@ def test_nested_section_by_its_own_name() -> None:
     assert spec.train.early_stopping.monitor == "val_loss"
 
 
-@pytest.mark.xfail(
-    reason="BUG: a nested section passed by its own name (early_stopping={...}) replaces the "
-    "fields already given for it in `base` or a section dict instead of merging with them",
-    strict=True,
-)
 def test_nested_section_keyword_merges_with_base() -> None:
     spec = spec_from_kwargs(
         {"train": {"early_stopping": {"monitor": "val_accuracy"}}},
@@ -322,11 +317,6 @@ def test_non_positive_hidden_width_is_rejected() -> None:
     assert "positive" in message and "[64, 0]" in message
 
 
-@pytest.mark.xfail(
-    reason="BUG: a bad hidden width is reported against the whole section 'model' (the model "
-    "validator's location), not the field 'model.hidden'",
-    strict=True,
-)
 def test_non_positive_hidden_width_names_the_field() -> None:
     message = _spec_error(spec_from_kwargs, hidden=[64, 0])
     assert "spec field 'model.hidden'" in message

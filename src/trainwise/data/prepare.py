@@ -57,8 +57,9 @@ def load_frames(
         if is_builtin(spec.source) and not _looks_like_path(spec.source):
             builtin = load_builtin(spec.source)
             frame, name = builtin.frame, builtin.name
-            target = target or builtin.target
-            task = task if task != "auto" else builtin.task
+            if target is None or target == builtin.target:
+                target = builtin.target
+                task = task if task != "auto" else builtin.task
             if test is None and builtin.test_frame is not None and spec.test is None:
                 test = builtin.test_frame
         else:
@@ -129,7 +130,9 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
             torch.from_numpy(features.dense), torch.from_numpy(features.codes), torch.from_numpy(y)
         )
 
-    summary.update(_describe(schema, pre, train, val, test, indices.notes))
+    described = _describe(schema, pre, train, val, test, indices.notes)
+    described["cleaning"] = summary["cleaning"] | described["cleaning"]
+    summary.update(described)
     train_split = tensorise(train)
     assert train_split is not None  # split_rows guarantees training rows
     return PreparedData(

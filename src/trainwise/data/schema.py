@@ -17,7 +17,8 @@ import pandas as pd
 
 from trainwise.errors import DataError
 
-ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index|idx)$|^(id|index)$|[a-z]Id$", re.I)
+ID_NAME = re.compile(r"(^|[_\s.-])(id|uuid|guid|key|index|idx)$|^(id|index)$", re.I)
+CAMEL_ID_NAME = re.compile(r"[a-z](Id|ID|Key)$")  # PassengerId, userID; not "paid" or "valid"
 BOOL_WORDS = {"true", "false", "yes", "no", "y", "n", "t", "f"}
 MAX_CLASSES_FROM_INTEGERS = 20
 
@@ -105,16 +106,16 @@ def infer_schema(
         series = frame[name]
         n_missing = int(series.isna().sum())
         n_unique = int(series.nunique(dropna=True))
-        if name in kinds:
-            kind, reason = kinds[name], "set in data.kinds"
-        else:
-            kind, reason = infer_kind(series)
-        if kind in {"numeric", "categorical", "boolean", "text"} and n_missing == len(series):
+        if n_missing == len(series) and kinds.get(name) not in {"identifier", "constant"}:
             raise DataError(
                 f"feature column {name!r} has no values at all (every row is missing)",
                 "each feature to have at least some values",
                 f"drop it with data.drop=[{name}] or fix the file",
             )
+        if name in kinds:
+            kind, reason = kinds[name], "set in data.kinds"
+        else:
+            kind, reason = infer_kind(series)
         columns.append(Column(name, kind, reason, n_missing, n_unique))
     if not any(c.used for c in columns):
         raise DataError(
@@ -142,17 +143,15 @@ def infer_kind(series: pd.Series) -> tuple[str, str]:
         is_int = pd.api.types.is_integer_dtype(values) or bool(
             np.all(np.mod(values.to_numpy(dtype=float), 1) == 0)
         )
-        if (
-            is_int
-            and unique == n
-            and n > 20
-            and (ID_NAME.search(str(series.name)) or _is_monotonic(values))
-        ):
+        if is_int and unique == n and n > 20 and (_id_name(series.name) or _is_monotonic(values)):
             return "identifier", "a distinct integer on every row (a row id)"
         return "numeric", "numbers"
     text = values.astype(str)
     as_numbers = pd.to_numeric(text.str.strip(), errors="coerce")
     if as_numbers.notna().mean() >= 0.98:
+        zero_padded = text.str.match(r"^0\d").mean() > 0.5
+        if unique == n and n > 20 and (_id_name(series.name) or zero_padded):
+            return "identifier", "a distinct code on every row (an id)"
         return "numeric", "numbers stored as text"
     ratio = unique / max(n, 1)
     words = text.str.split().str.len().mean()
@@ -222,6 +221,10 @@ def infer_task(frame: pd.DataFrame, targets: list[str], task: str) -> tuple[str,
             "set data.task=regression if it is a quantity, or pick another target",
         )
     return task, classes
+
+
+def _id_name(name: object) -> bool:
+    return bool(ID_NAME.search(str(name)) or CAMEL_ID_NAME.search(str(name)))
 
 
 def _is_monotonic(values: pd.Series) -> bool:

@@ -189,7 +189,13 @@ def to_numeric(series: pd.Series) -> pd.Series:
 
 
 def _as_category(series: pd.Series, fill: str) -> pd.Series:
-    """Categories as stripped strings, so 3, "3" and " 3" are one category at every stage."""
+    """Categories as stripped strings, so 3, 3.0, "3" and " 3" are one category at every stage
+    (pandas stores integer codes as floats once a value is missing)."""
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        values = series.astype(float)
+        observed = values.dropna()
+        if len(observed) and bool((observed % 1 == 0).all()):
+            series = values.astype("Int64")
     return series.astype("string").str.strip().fillna(fill).astype(str)
 
 

@@ -207,7 +207,10 @@ def _set_path(raw: dict[str, Any], parts: list[str], value: Any, original: str) 
                 "check the field name with `trainwise spec --show`",
             )
         node = child
-    node[parts[-1]] = value
+    if isinstance(value, dict) and isinstance(node.get(parts[-1]), dict):
+        _merge(node[parts[-1]], value)  # a section given twice: merge, don't replace
+    else:
+        node[parts[-1]] = value
 
 
 def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:

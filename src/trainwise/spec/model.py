@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
 ColumnKind = Literal["numeric", "categorical", "boolean", "text", "identifier", "constant"]
@@ -109,11 +109,12 @@ class ModelSpec(Section):
     embedding_dim: int | None = Field(None, ge=1)
     """Width of categorical embeddings; default grows with the number of categories."""
 
-    @model_validator(mode="after")
-    def _positive_widths(self) -> ModelSpec:
-        if any(w < 1 for w in self.hidden):
-            raise ValueError(f"hidden widths must be positive integers, got {self.hidden}")
-        return self
+    @field_validator("hidden")
+    @classmethod
+    def _positive_widths(cls, hidden: list[int]) -> list[int]:
+        if any(w < 1 for w in hidden):
+            raise ValueError(f"hidden widths must be positive integers, got {hidden}")
+        return hidden
 
 
 class EarlyStoppingSpec(Section):
