@@ -47,6 +47,10 @@ class ModelError(TrainwiseError):
     """A model cannot be built or does not fit the data's shapes."""
 
 
+class TrainingFailed(TrainwiseError):
+    """Training could not produce a usable model (e.g. the loss diverged to NaN)."""
+
+
 class RunError(TrainwiseError):
     """A run folder or model bundle is missing, incomplete or damaged."""
 

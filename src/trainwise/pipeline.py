@@ -20,7 +20,7 @@ from torch import nn
 
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
-from trainwise.errors import Interrupted, ModelError, SpecError
+from trainwise.errors import Interrupted, ModelError, SpecError, TrainingFailed
 from trainwise.evaluate.metrics import GREATER_IS_BETTER, compute_metrics, primary_metric
 from trainwise.evaluate.predict import Predictor, raw_outputs, validation_fn
 from trainwise.models.build import build_model, model_config
@@ -33,6 +33,7 @@ from trainwise.train.callbacks import Callback
 from trainwise.train.checkpointer import Checkpointer, StopOnSignal
 from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.loop import fit as train_loop
+from trainwise.train.numeric_faults import NanGuard
 from trainwise.train.optim import build_optimizer, build_scheduler
 from trainwise.train.progress import ProgressDisplay
 from trainwise.train.runtime import resolve_device, seed_everything
@@ -107,7 +108,7 @@ def run(
         if data.validation is not None
         else None
     )
-    cbs, stateful = _standard_callbacks(spec, schema.task, validate is not None)
+    cbs, stateful = _standard_callbacks(spec, schema.task, validate is not None, log)
     checkpointer = None
     if folder is not None:
         cbs.append(HistoryWriter(folder.path / "history.jsonl"))
@@ -140,6 +141,7 @@ def run(
         where_to = str(folder.path) if folder is not None else ""
         raise Interrupted(state.stop_reason.removeprefix("interrupted by "), where_to)
 
+    _refuse_nonfinite_model(net, state)
     predictor = Predictor(schema, data.preprocessor, data.target, net, head)
     metrics: dict[str, Any] = {"epochs": state.epoch, "stop_reason": state.stop_reason}
     if data.validation is not None:
@@ -168,12 +170,13 @@ def run(
 
 
 def _standard_callbacks(
-    spec: Spec, task: str, has_validation: bool
+    spec: Spec, task: str, has_validation: bool, log: Any
 ) -> tuple[list[Callback], dict[str, Callback]]:
     """Signal handling first (so a checkpoint follows in the same step), then early stopping.
     Returns the list and the callbacks whose state a checkpoint must hold."""
-    cbs: list[Callback] = [StopOnSignal()]
-    stateful: dict[str, Callback] = {}
+    guard = NanGuard(spec.train.on_nan, log)
+    cbs: list[Callback] = [StopOnSignal(), guard]
+    stateful: dict[str, Callback] = {"nan_guard": guard}
     es = spec.train.early_stopping
     if es.enabled and has_validation:
         metric = es.monitor.removeprefix("val_")
@@ -192,6 +195,18 @@ def _standard_callbacks(
         )
         cbs.append(stateful["early_stopping"])
     return cbs, stateful
+
+
+def _refuse_nonfinite_model(net: nn.Module, state: TrainState) -> None:
+    """Never hand back (or save) a model with NaN/Inf weights."""
+    bad = [name for name, p in net.named_parameters() if not bool(torch.isfinite(p).all())]
+    if bad:
+        raise TrainingFailed(
+            f"training produced non-finite weights (in {', '.join(bad[:3])}); "
+            f"{state.stop_reason or 'the loss diverged'}",
+            "finite weights: no epoch had a finite validation loss to fall back on",
+            "lower train.lr, set train.clip_norm=1.0, or use train.on_nan=rollback",
+        )
 
 
 def _is_best_epoch(early_stopping: Callback | None) -> Any:

@@ -33,23 +33,26 @@ def fit(
         while state.epoch < state.max_epochs and state.stop_reason is None:
             if state.batch_in_epoch == 0:  # a fresh epoch (not one resumed mid-way)
                 state.epoch_rng = state.generator.get_state()
-                state.epoch_loss = torch.zeros((), device=state.device)
+                state.epoch_loss = torch.zeros(2, device=state.device)  # sum, finite steps
                 cbs.on_epoch_start(state)
             else:  # replay this epoch's batch order, then skip the batches already done
                 state.generator.set_state(state.epoch_rng)
             state.model.train()
             for inputs, y in batches(state.generator, state.batch_in_epoch):
                 out = step(state, inputs, y, cbs)
-                state.epoch_loss += out.loss
+                finite = torch.isfinite(out.loss)  # NaN steps are counted, not averaged in
+                state.epoch_loss += torch.stack([torch.where(finite, out.loss, 0.0), finite])
                 state.batch_in_epoch += 1
                 cbs.on_batch_end(state, out)
                 if state.stop_reason is not None:  # a signal or a fault: stop mid-epoch
                     break
             else:
+                loss_sum, n_finite = state.epoch_loss.tolist()  # the epoch's one host sync
                 logs = {
                     "epoch": state.epoch + 1,
                     "lr": state.lr,
-                    "loss": state.epoch_loss.item() / max(state.batch_in_epoch, 1),
+                    "loss": loss_sum / n_finite if n_finite else float("nan"),
+                    "nonfinite_steps": state.batch_in_epoch - int(n_finite),
                 }
                 if validate is not None:
                     logs |= validate()
