@@ -8,13 +8,14 @@ rows alone and apply it to all splits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 
-from trainwise.data.builtin import is_builtin, load_builtin
+from trainwise.data.builtin import load_builtin
 from trainwise.data.prepared import PreparedData, TensorSplit
 from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sources import read_table
@@ -54,8 +55,8 @@ def load_frames(
                 "data.source: a CSV/TSV/Parquet/JSON-lines file or a built-in dataset name",
                 "pass --data FILE (or a built-in name such as digits) or set data.source",
             )
-        if is_builtin(spec.source) and not _looks_like_path(spec.source):
-            builtin = load_builtin(spec.source)
+        if not Path(spec.source).exists() and not _looks_like_path(spec.source):
+            builtin = load_builtin(spec.source)  # an unknown name gets "did you mean"
             frame, name = builtin.frame, builtin.name
             if target is None or target == builtin.target:
                 target = builtin.target

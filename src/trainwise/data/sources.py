@@ -15,7 +15,6 @@ import bz2
 import csv
 import difflib
 import gzip
-import io
 import lzma
 import os
 from collections import Counter
@@ -90,7 +89,7 @@ def read_table(
             f"a UTF-8 encoded {kind} file",
             "re-save it as UTF-8 (spreadsheets: 'CSV UTF-8'), or pass fmt= if it is another format",
         ) from None
-    except (ValueError, OSError, EOFError, pa.ArrowException) as exc:
+    except (ValueError, OSError, EOFError, csv.Error, pa.ArrowException) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = reason.removeprefix("Error tokenizing data. C error: ")
         raise DataError(
@@ -172,8 +171,8 @@ def _read_delimited(path: Path, kind: str, header: bool | None) -> pd.DataFrame:
     if sep == _WHITESPACE:
         rows = [line.split() for line in sample.splitlines() if line.strip()]
     else:
-        reader = csv.reader(
-            io.StringIO(sample), delimiter=sep, quoting=quoting, skipinitialspace=True
+        reader = csv.reader(  # splitlines: \n, \r\n and classic-Mac \r endings alike
+            sample.splitlines(), delimiter=sep, quoting=quoting, skipinitialspace=True
         )
         rows = [row for row in reader if row]
     has_header = _first_row_is_header(rows[:200]) if header is None else header
