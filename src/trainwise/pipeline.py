@@ -36,7 +36,7 @@ from trainwise.train.loop import fit as train_loop
 from trainwise.train.numeric_faults import NanGuard
 from trainwise.train.optim import build_optimizer, build_scheduler
 from trainwise.train.progress import ProgressDisplay
-from trainwise.train.runtime import resolve_device, seed_everything
+from trainwise.train.runtime import resolve_device, resolve_precision, seed_everything
 from trainwise.train.state import TrainState
 
 
@@ -86,6 +86,7 @@ def run(
         folder.write_json("data_summary.json", data.summary)
     _log_summary(log, data, spec)
 
+    precision = resolve_precision(spec.train.precision, device)
     optimizer = build_optimizer(net, spec.train)
     steps_per_epoch = max(1, -(-len(data.train) // spec.train.batch_size))
     scheduler, per = build_scheduler(optimizer, spec.train, steps_per_epoch)
@@ -101,6 +102,8 @@ def run(
         l1=spec.train.l1,
         clip_norm=spec.train.clip_norm,
         clip_value=spec.train.clip_value,
+        autocast_dtype=precision,
+        scaler=torch.amp.GradScaler(device.type) if precision == torch.float16 else None,
     )
     classes = [str(c) for c in schema.classes]
     validate = (

@@ -198,6 +198,9 @@ class TrainSpec(Section):
     """Force deterministic kernels (bit-identical reruns, slower on GPU)."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     """Where to train; `auto` takes a GPU when there is one."""
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
+    loss scaling on older GPUs, fp32 on CPUs (see docs/performance.md for when bf16 pays)."""
 
 
 class EvaluateSpec(Section):

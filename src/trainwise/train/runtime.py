@@ -33,6 +33,29 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for training steps, or None for plain fp32."""
+    if name == "fp32":
+        return None
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return None
+    if name == "fp16" and device.type == "cpu":
+        raise SpecError(
+            "train.precision is fp16 but training runs on the CPU",
+            "bf16 or fp32 on CPUs (fp16 autocast is a GPU feature)",
+            "set train.precision=bf16 or auto",
+        )
+    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise SpecError(
+            "train.precision is bf16 but this GPU does not support it",
+            "fp16 (with loss scaling) or fp32 on this GPU",
+            "set train.precision=auto",
+        )
+    return torch.bfloat16 if name == "bf16" else torch.float16
+
+
 def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
     """Seed Python, NumPy and torch; return the generator that orders training batches."""
     random.seed(seed)

@@ -40,6 +40,8 @@ class TrainState:
     l1: float = 0.0
     clip_norm: float | None = None
     clip_value: float | None = None
+    autocast_dtype: torch.dtype | None = None  # mixed precision in the forward pass
+    scaler: Any = None  # torch.amp.GradScaler for fp16; None otherwise
     epoch: int = 0
     step: int = 0
     stop_reason: str | None = None
@@ -64,6 +66,7 @@ class TrainState:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
             "rng": capture_rng(self.generator),
             "position": {
                 "epoch": self.epoch,
@@ -80,6 +83,8 @@ class TrainState:
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None:
+            self.scaler.load_state_dict(state["scaler"])
         restore_rng(state["rng"], self.generator)
         pos = state["position"]
         self.epoch, self.step = int(pos["epoch"]), int(pos["step"])

@@ -15,18 +15,29 @@ from trainwise.train.state import StepOutput, TrainState
 def train_step(
     state: TrainState, inputs: tuple[torch.Tensor, ...], y: torch.Tensor, cbs: Callback
 ) -> StepOutput:
-    output = state.model(*inputs)
-    loss = state.loss_fn(output, y)
+    device_type = y.device.type
+    with torch.autocast(
+        device_type, state.autocast_dtype, enabled=state.autocast_dtype is not None
+    ):
+        output = state.model(*inputs)
+        loss = state.loss_fn(output.float(), y)
     if state.l1:
         loss = loss + state.l1 * sum(p.abs().sum() for p in state.penalised_parameters())
     state.optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    scaler = state.scaler
+    (scaler.scale(loss) if scaler is not None else loss).backward()
+    if scaler is not None:
+        scaler.unscale_(state.optimizer)  # clipping and probes see true gradients
     cbs.on_after_backward(state)
     if state.clip_value is not None:
         torch.nn.utils.clip_grad_value_(state.model.parameters(), state.clip_value)
     if state.clip_norm is not None:
         torch.nn.utils.clip_grad_norm_(state.model.parameters(), state.clip_norm, foreach=True)
-    state.optimizer.step()
+    if scaler is not None:
+        scaler.step(state.optimizer)  # skips the step if fp16 gradients overflowed
+        scaler.update()
+    else:
+        state.optimizer.step()
     if state.schedule_per == "step" and state.scheduler is not None:
         state.scheduler.step()
     state.step += 1

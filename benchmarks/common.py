@@ -1,0 +1,52 @@
+"""Shared pieces of the benchmarks: the MNIST-1D data, a small 1-D CNN, timing helpers."""
+
+from __future__ import annotations
+
+import resource
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from trainwise.data.builtin import load_builtin
+
+
+def mnist1d_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    data = load_builtin("mnist1d")
+    assert data.test_frame is not None
+    features = [c for c in data.frame.columns if c != data.target]
+    return (
+        data.frame[features].to_numpy(np.float32),
+        data.frame[data.target].to_numpy(np.int64),
+        data.test_frame[features].to_numpy(np.float32),
+        data.test_frame[data.target].to_numpy(np.int64),
+    )
+
+
+class ConvNet1D(nn.Module):
+    """The CNN of the MNIST-1D paper's scale: three conv layers, then a linear classifier."""
+
+    def __init__(self, length: int = 40, channels: int = 32, classes: int = 10) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(1, channels, 5, stride=2, padding=2), nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+        )
+        self.head = nn.Linear(channels * ((length + 7) // 8), classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x.unsqueeze(1)).flatten(1))
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
