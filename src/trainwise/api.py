@@ -116,6 +116,7 @@ def fit(
     spec: str | Path | Spec | dict[str, Any] | None = None,
     callbacks: Iterable[Callback] = (),
     resume: str | Path | None = None,
+    log: Any = None,
     **overrides: Any,
 ) -> Result:
     """Train, validate and test a network; returns a `Result`.
@@ -160,7 +161,7 @@ def fit(
         test_frame,
         model=model,
         callbacks=callbacks,
-        log=print if resolved.output.progress else _silent,
+        log=log or (print if resolved.output.progress else _silent),
         resume=resume,
     )
     return Result(

@@ -114,14 +114,24 @@ def _fit(args: argparse.Namespace) -> int:
     from trainwise.spec.io import apply_overrides
 
     if args.resume:
-        given = [args.spec, *args.overrides, args.data, args.target, args.output]
+        given = [
+            args.spec,
+            *args.overrides,
+            args.data,
+            args.target,
+            args.output,
+            args.task,
+            args.validation,
+            args.test,
+        ]
         if any(v for v in given):
             raise SpecError(
-                "--resume takes no spec, overrides, --data, --target or --output",
+                "--resume takes no spec, overrides, --data, --target, --task, --validation, "
+                "--test or --output",
                 "only the run folder: the run continues with the spec it started with",
                 f"run `trainwise fit --resume {args.resume}` alone",
             )
-        fit(resume=args.resume, progress=not args.quiet)
+        fit(resume=args.resume, progress=not args.quiet, log=print)
         return 0
 
     raw, overrides = _spec_and_overrides(args)
@@ -146,7 +156,7 @@ def _fit(args: argparse.Namespace) -> int:
         if value is not None:
             section, field = key.split(".")
             raw[section][field] = value
-    fit(spec=raw)
+    fit(spec=raw, log=print)  # --quiet hides progress; the results are still printed
     return 0
 
 

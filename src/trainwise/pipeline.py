@@ -77,15 +77,6 @@ def run(
     net = net.to(device)
     _check_shapes(net, data, head)
 
-    folder = None
-    if resume is not None:
-        folder = RunFolder.reopen(resume)
-    elif spec.output.save:
-        folder = RunFolder.create(spec.output.root, frames.name, spec.output.dir)
-        folder.write_text("spec.yaml", dump_yaml(spec))
-        folder.write_json("data_summary.json", data.summary)
-    _log_summary(log, data, spec)
-
     precision = resolve_precision(spec.train.precision, device)
     optimizer = build_optimizer(net, spec.train)
     steps_per_epoch = max(1, -(-len(data.train) // spec.train.batch_size))
@@ -112,6 +103,20 @@ def run(
         else None
     )
     cbs, stateful = _standard_callbacks(spec, schema.task, validate is not None, log)
+    cbs += list(callbacks)  # before the checkpointer: a stop they ask for gets a checkpoint
+
+    folder = None  # created only now, once every check of the input has passed
+    if resume is not None:
+        folder = RunFolder.reopen(resume)
+    elif spec.output.save:
+        folder = RunFolder.create(spec.output.root, frames.name, spec.output.dir)
+        # saved without output.dir, so `trainwise fit spec.yaml` re-runs into a new folder
+        rerunnable = spec.model_copy(
+            update={"output": spec.output.model_copy(update={"dir": None})}
+        )
+        folder.write_text("spec.yaml", dump_yaml(rerunnable))
+        folder.write_json("data_summary.json", data.summary)
+    _log_summary(log, data, spec)
     checkpointer = None
     if folder is not None:
         cbs.append(HistoryWriter(folder.path / "history.jsonl"))
@@ -128,7 +133,6 @@ def run(
             cbs.append(checkpointer)
     if spec.output.progress:
         cbs.append(ProgressDisplay(watch=f"val_{primary_metric(schema.task)}"))
-    cbs += list(callbacks)
 
     if resume is not None:
         if checkpointer is None:
@@ -342,7 +346,8 @@ def _log_summary(log: Any, data: PreparedData, spec: Spec) -> None:
         items = ", ".join(
             f"{k} ({v})" for k, v in cleaning["outliers_beyond_fences (train)"].items()
         )
-        log(f"  cleaned: outliers {spec.data.clean.outliers}ped in {items}")
+        verb = "clipped" if spec.data.clean.outliers == "clip" else "flagged"
+        log(f"  cleaned: outliers {verb} in {items}")
     if s["dropped_columns"]:
         items = ", ".join(f"{k} ({v})" for k, v in s["dropped_columns"].items())
         log(f"  dropped columns: {items}")

@@ -167,6 +167,10 @@ def infer_kind(series: pd.Series) -> tuple[str, str]:
 
 def infer_task(frame: pd.DataFrame, targets: list[str], task: str) -> tuple[str, list[Any]]:
     """The task and (for classification) the sorted class values."""
+    if len(targets) > 1 and task == "regression":
+        for name in targets:
+            infer_task(frame, [name], "regression")  # each must be numeric
+        return "regression", []
     if len(targets) > 1 or task == "multilabel":
         for name in targets:
             values = set(frame[name].dropna().unique().tolist())

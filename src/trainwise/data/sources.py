@@ -87,7 +87,7 @@ def read_table(
             f"cannot read '{path}': it is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} "
             f"at position {exc.start})",
             f"a UTF-8 encoded {kind} file",
-            "re-save it as UTF-8 (spreadsheets: 'CSV UTF-8'), or pass fmt= if it is another format",
+            "re-save it as UTF-8 (spreadsheets: 'CSV UTF-8'), or name its format with data.format",
         ) from None
     except (ValueError, OSError, EOFError, csv.Error, pa.ArrowException) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -95,7 +95,7 @@ def read_table(
         raise DataError(
             f"cannot read '{path}' as {kind}: {reason[:200]}",
             f"a well-formed {kind} file",
-            "check the file is complete and really is that format, or pass fmt='...'",
+            "check the file is complete and really is that format, or set data.format",
         ) from None
     return _checked(frame, f"'{path}'")
 
@@ -137,7 +137,7 @@ def _resolve_format(path: Path, fmt: str | None) -> str:
         raise DataError(
             f"unknown format fmt={fmt!r} for '{path}'",
             f"one of: {', '.join(SUPPORTED_FORMATS)}",
-            "pass one of these names, e.g. fmt='csv'",
+            "set data.format (fmt= in Python) to one of these names, e.g. csv",
         )
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in _OPENERS:
@@ -150,7 +150,7 @@ def _resolve_format(path: Path, fmt: str | None) -> str:
     raise DataError(
         f"cannot read '{path}': {what}",
         f"one of: {extensions}",
-        "rename the file, or name its format, e.g. read_table(path, fmt='csv')",
+        "rename the file, or name its format: data.format=csv (fmt='csv' in Python)",
     )
 
 

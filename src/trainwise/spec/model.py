@@ -99,7 +99,9 @@ class ModelSpec(Section):
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
     """Hidden-layer activation."""
-    init: Literal["auto", "xavier", "glorot", "he", "kaiming", "orthogonal", "torch"] = "auto"
+    init: Literal["auto", "xavier", "glorot", "he", "kaiming", "lecun", "orthogonal", "torch"] = (
+        "auto"
+    )
     """Weight initialisation; `auto` picks He for ReLU-like activations, LeCun for SELU and
     Xavier for tanh/sigmoid."""
     norm: Literal["batch", "layer", "none"] = "batch"

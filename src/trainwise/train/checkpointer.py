@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from trainwise.train.callbacks import Callback
-from trainwise.train.checkpoint import load_latest, save_checkpoint
+from trainwise.train.checkpoint import PREFIX, load_latest, save_checkpoint
 from trainwise.train.state import StepOutput, TrainState
 
 
@@ -62,9 +62,9 @@ class Checkpointer(Callback):
         best = self.is_best(state) if self.is_best is not None else False
         due = state.epoch % self.every_epochs == 0 or state.stop_reason is not None
         if best or (due and state.step != self.last_saved_step):
-            path = self.save(state)
-            if best:
-                self.best_name = path.name
+            if best:  # recorded before saving, so the checkpoint names itself as the best
+                self.best_name = f"{PREFIX}{state.step:09d}"
+            self.save(state)
 
     def restore(self, state: TrainState, warn: Any = print) -> Path:
         """Load the newest valid checkpoint into the state and the stateful callbacks."""

@@ -65,7 +65,17 @@ class EarlyStopping(Callback):
         return value < self.best - self.min_delta
 
     def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
+        """Includes the best weights: a resumed run must restore the same best epoch."""
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "best_weights": self._best_weights,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        weights = state.get("best_weights")
+        if weights is not None:
+            device = next(iter(weights.values())).device if weights else None
+            self._best_weights = {k: v.to(device) for k, v in weights.items()}

@@ -73,8 +73,10 @@ class NanGuard(Callback):
         evidence = f"; non-finite weights in {', '.join(layers[:3])}" if layers else ""
         if self.mode == "rollback" and self._good is not None and self.rollbacks < MAX_ROLLBACKS:
             self.rollbacks += 1
+            lowered = [group["lr"] * 0.5 for group in state.optimizer.param_groups]
+            base = getattr(state.scheduler, "base_lrs", None)
             state.load_state_dict(copy.deepcopy(self._good))
-            _scale_lr(state, 0.5)
+            _set_lr(state, lowered, [lr * 0.5 for lr in base] if base else None)
             self.first_bad_step.fill_(-1)
             message = (
                 f"non-finite loss {where}{evidence}: rolled back to epoch {state.epoch} "
@@ -105,11 +107,11 @@ def _nonfinite_parameters(state: TrainState) -> list[str]:
     return [name for name, p in state.model.named_parameters() if not bool(torch.isfinite(p).all())]
 
 
-def _scale_lr(state: TrainState, factor: float) -> None:
-    for group in state.optimizer.param_groups:
-        group["lr"] *= factor
+def _set_lr(state: TrainState, lrs: list[float], base_lrs: list[float] | None) -> None:
+    """Lower the LR for good: in the optimizer and in the schedule that recomputes it."""
+    for group, lr in zip(state.optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
         if "initial_lr" in group:
-            group["initial_lr"] *= factor
-    scheduler = state.scheduler
-    if scheduler is not None and hasattr(scheduler, "base_lrs"):
-        scheduler.base_lrs = [lr * factor for lr in scheduler.base_lrs]
+            group["initial_lr"] = lr
+    if base_lrs is not None:
+        state.scheduler.base_lrs = base_lrs

@@ -81,7 +81,10 @@ def build_scheduler(
         )
         return scheduler, "plateau"
     if s.name == "onecycle":
-        scheduler = lr_scheduler.OneCycleLR(optimizer, max_lr=spec.lr, total_steps=total_steps)
+        has_momentum = any(k in optimizer.defaults for k in ("momentum", "betas"))
+        scheduler = lr_scheduler.OneCycleLR(
+            optimizer, max_lr=spec.lr, total_steps=total_steps, cycle_momentum=has_momentum
+        )
         return scheduler, "step"
     warmup = round(s.warmup_epochs * steps_per_epoch)
     floor = s.min_lr / spec.lr

@@ -1,0 +1,80 @@
+"""A residual 1-D CNN for fixed-length sequences and signals (e.g. MNIST-1D, sensor windows).
+
+Stem convolution, then stages of two residual blocks (Conv-BN-ReLU-Conv-BN plus a skip), each
+stage after the first halving the length and widening the channels; global average and max
+pooling make the head independent of the input length and tolerant to shifts.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from trainwise.models.layers import activation
+
+
+class ResidualBlock1D(nn.Module):
+    def __init__(self, c_in: int, c_out: int, stride: int, act: str, dropout: float) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm1d(c_out)
+        self.conv2 = nn.Conv1d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm1d(c_out)
+        self.act = activation(act)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.skip: nn.Module = nn.Identity()
+        if stride != 1 or c_in != c_out:
+            self.skip = nn.Sequential(
+                nn.Conv1d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm1d(c_out)
+            )
+        nn.init.zeros_(self.bn2.weight)  # each block starts as the identity: stable deep training
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.act(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(self.drop(out)))
+        return self.act(out + self.skip(x))
+
+
+class CNN1D(nn.Module):
+    """(batch, length) or (batch, channels × length) features → `out_features` outputs.
+
+    >>> net = CNN1D(length=40, out_features=10)
+    >>> net(torch.zeros(2, 40)).shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        length: int,
+        out_features: int,
+        in_channels: int = 1,
+        channels: list[int] | tuple[int, ...] = (32, 64, 128),
+        blocks_per_stage: int = 2,
+        activation_name: str = "relu",
+        dropout: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.in_channels, self.length = in_channels, length
+        self.stem = nn.Sequential(
+            nn.Conv1d(in_channels, channels[0], 5, padding=2, bias=False),
+            nn.BatchNorm1d(channels[0]),
+            activation(activation_name),
+        )
+        stages: list[nn.Module] = []
+        c_prev = channels[0]
+        for i, c in enumerate(channels):
+            for j in range(blocks_per_stage):
+                stride = 2 if (i > 0 and j == 0) else 1
+                stages.append(ResidualBlock1D(c_prev, c, stride, activation_name, dropout))
+                c_prev = c
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Linear(2 * c_prev, out_features)
+        for m in self.modules():
+            if isinstance(m, nn.Conv1d):
+                nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+
+    def forward(self, dense: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        x = dense.reshape(dense.shape[0], self.in_channels, self.length)
+        x = self.stages(self.stem(x))
+        pooled = torch.cat([x.mean(dim=-1), x.amax(dim=-1)], dim=1)
+        return self.head(pooled)
