@@ -100,7 +100,7 @@ class Classifier(ClassifierMixin, _TrainwiseEstimator):
 
     def fit(self, X: Any, y: Any) -> Classifier:
         super().fit(X, y)
-        self.classes_ = np.asarray(self.result_.classes)
+        self.classes_ = np.unique(np.asarray(y))  # scikit-learn's order and the labels' dtype
         return self
 
     def predict(self, X: Any) -> np.ndarray:

@@ -98,7 +98,14 @@ def run(
     )
     classes = [str(c) for c in schema.classes]
     validate = (
-        validation_fn(net, head, data.target, data.validation, classes)
+        validation_fn(
+            net,
+            head,
+            data.target,
+            data.validation,
+            classes,
+            needs={spec.train.early_stopping.monitor},
+        )
         if data.validation is not None
         else None
     )

@@ -42,26 +42,66 @@ def raw_outputs(model: nn.Module, split: TensorSplit, batch_size: int = EVAL_BAT
     return torch.cat(chunks).float()
 
 
+DEVICE_METRICS = {
+    "binary": ("accuracy",),
+    "multiclass": ("accuracy",),
+    "multilabel": ("subset_accuracy",),
+    "regression": ("rmse", "mae"),
+}
+
+
 def validation_fn(
-    model: nn.Module, head: Head, target: TargetEncoder, split: TensorSplit, classes: list[str]
+    model: nn.Module,
+    head: Head,
+    target: TargetEncoder,
+    split: TensorSplit,
+    classes: list[str],
+    needs: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> Callable[[], dict[str, float]]:
-    """A closure the loop calls once per epoch: validation loss and metrics, one host transfer."""
+    """A closure the loop calls once per epoch: validation loss and the task's main metrics.
+
+    They are computed on the device and read in one transfer. The full scikit-learn metric set
+    (tens of milliseconds, which dominates small fits) runs only when a monitored metric such as
+    `val_f1_macro` needs it; it is always computed once at the end of training.
+    """
     task = head.task
+    cheap = DEVICE_METRICS[task]
+    full = bool({m.removeprefix("val_") for m in needs} - {"loss", *cheap})
 
     def validate() -> dict[str, float]:
         out = raw_outputs(model, split)
-        loss = head.loss(out, split.y)
-        decoded = head.decode(out)
-        values = torch.cat([loss.reshape(1), decoded.reshape(-1)]).cpu().numpy()
-        logs: dict[str, float] = {"val_loss": float(values[0])}
-        decoded_np = values[1:].reshape(decoded.shape)
-        metrics = compute_metrics(
-            task, _truth(split, target, task), _to_metric_space(decoded_np, target, task), classes
-        )
-        logs |= {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}
+        values = [
+            head.loss(out, split.y).reshape(1),
+            *_device_metrics(task, head, out, split.y, target),
+        ]
+        numbers = torch.cat(values).tolist()  # the one host sync of validation
+        logs = {"val_loss": numbers[0]} | {
+            f"val_{name}": v for name, v in zip(cheap, numbers[1:], strict=True)
+        }
+        if full:
+            decoded = head.decode(out).cpu().double().numpy()
+            metrics = compute_metrics(
+                task, _truth(split, target, task), _to_metric_space(decoded, target, task), classes
+            )
+            logs |= {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}
         return logs
 
     return validate
+
+
+def _device_metrics(
+    task: str, head: Head, out: torch.Tensor, y: torch.Tensor, target: TargetEncoder
+) -> list[torch.Tensor]:
+    if task == "multiclass":
+        return [(out.argmax(dim=-1) == y).float().mean().reshape(1)]
+    if task == "binary":
+        return [((out.squeeze(-1) >= 0) == (y >= 0.5)).float().mean().reshape(1)]
+    if task == "multilabel":
+        return [((out >= 0) == (y >= 0.5)).all(dim=-1).float().mean().reshape(1)]
+    scale = torch.as_tensor(target.std_, dtype=out.dtype, device=out.device)
+    err = (out - y.reshape(out.shape)) * scale  # in the target's own units
+    per_output_rmse = err.pow(2).mean(dim=0).sqrt()
+    return [per_output_rmse.mean().reshape(1), err.abs().mean().reshape(1)]
 
 
 def _truth(split: TensorSplit, target: TargetEncoder, task: str) -> np.ndarray:
