@@ -128,11 +128,19 @@ def fit(
     if resume is not None:  # the interrupted run's own spec; only display may change
         folder = RunFolder.reopen(resume)
         base = read_yaml(folder.path / "spec.yaml")
-        if set(overrides) - {"progress"} or data is not None or spec is not None:
+        from_file = bool(base.get("data", {}).get("source"))
+        if set(overrides) - {"progress"} or spec is not None or (from_file and data is not None):
             raise SpecError(
-                "resume takes the run's own spec; other data or settings were given",
-                "fit(resume=RUN_FOLDER) alone (progress= may be set)",
+                "resume takes the run's own spec; other settings were given",
+                "fit(resume=RUN_FOLDER), plus the same data for runs trained on a DataFrame "
+                "or arrays (progress= may be set)",
                 "drop the other arguments, or start a new run",
+            )
+        if not from_file and data is None:
+            raise SpecError(
+                "this run was trained on data passed from Python, so resuming needs it again",
+                "fit(<the same DataFrame or arrays>, resume=RUN_FOLDER)",
+                "pass the same data (and validation/test, if given) as in the first call",
             )
         spec = None
     if isinstance(spec, Spec):

@@ -60,11 +60,11 @@ class Interrupted(Exception):
 
     EXIT_CODES: ClassVar[dict[str, int]] = {"SIGTERM": 143, "SIGINT": 130}
 
-    def __init__(self, signal_name: str, run_folder: str) -> None:
+    def __init__(self, signal_name: str, run_folder: str, how: str = "") -> None:
         self.signal_name = signal_name
         self.run_folder = run_folder
         self.exit_code = self.EXIT_CODES.get(signal_name, 130)
+        how = how or f"trainwise fit --resume {run_folder}"
         super().__init__(
-            f"training interrupted by {signal_name}; a checkpoint was written. "
-            f"Resume with: trainwise fit --resume {run_folder}"
+            f"training interrupted by {signal_name}; a checkpoint was written. Resume with: {how}"
         )

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from trainwise.data.augment import build_augment
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
 from trainwise.errors import Interrupted, ModelError, SpecError, TrainingFailed
@@ -147,17 +148,32 @@ def run(
         where = checkpointer.restore(state, warn=log)
         log(f"resumed from {where.name}: epoch {state.epoch}, step {state.step}")
 
+    augment = build_augment(spec.data.augment, data.summary["kind"], spec.train.seed)
+
     def batches(gen: torch.Generator, start: int):
-        return data.train.batches(spec.train.batch_size, gen, start)
+        stream = data.train.batches(spec.train.batch_size, gen, start)
+        if augment is None:
+            return stream
+        return (
+            (augment(inputs, state.epoch, start + i), y) for i, (inputs, y) in enumerate(stream)
+        )
 
     train_loop(state, batches, validate, callbacks=cbs)
     if state.stop_reason and state.stop_reason.startswith("interrupted by "):
         where_to = str(folder.path) if folder is not None else ""
-        raise Interrupted(state.stop_reason.removeprefix("interrupted by "), where_to)
+        how = (
+            f"trainwise fit --resume {where_to}"
+            if spec.data.source
+            else f"trainwise.fit(<the same data>, resume={where_to!r})"
+        )
+        raise Interrupted(state.stop_reason.removeprefix("interrupted by "), where_to, how)
 
     _refuse_nonfinite_model(net, state)
     predictor = Predictor(schema, data.preprocessor, data.target, net, head)
     metrics: dict[str, Any] = {"epochs": state.epoch, "stop_reason": state.stop_reason}
+    guard = stateful["nan_guard"]
+    if isinstance(guard, NanGuard) and guard.events:
+        metrics["numeric_faults"] = guard.events
     if data.validation is not None:
         metrics["validation"] = _score_split(predictor, data, head)
     if data.test_rows is not None and spec.evaluate.test:
@@ -213,7 +229,10 @@ def _standard_callbacks(
 
 def _refuse_nonfinite_model(net: nn.Module, state: TrainState) -> None:
     """Never hand back (or save) a model with NaN/Inf weights."""
-    bad = [name for name, p in net.named_parameters() if not bool(torch.isfinite(p).all())]
+    tensors = [*net.named_parameters(), *net.named_buffers()]
+    bad = [
+        name for name, t in tensors if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    ]
     if bad:
         raise TrainingFailed(
             f"training produced non-finite weights (in {', '.join(bad[:3])}); "
@@ -268,7 +287,11 @@ def _model(
             )
         return {"name": "custom", "class": type(model).__qualname__}, model
     config = model_config(
-        spec.model, data.n_features, head.n_outputs, data.preprocessor.embedding_cardinalities
+        spec.model,
+        data.n_features,
+        head.n_outputs,
+        data.preprocessor.embedding_cardinalities,
+        data.summary["kind"],
     )
     return config, build_model(config)
 
@@ -344,12 +367,12 @@ def _log_summary(log: Any, data: PreparedData, spec: Spec) -> None:
     for key, value in cleaning.items():
         if key.startswith("rows_without_target") and value:
             log(f"  cleaned: {key.replace('_', ' ')}: {value}")
-    if cleaning["missing_values_imputed (train)"]:
+    if cleaning.get("missing_values_imputed (train)"):
         items = ", ".join(
             f"{k} ({v})" for k, v in cleaning["missing_values_imputed (train)"].items()
         )
         log(f"  cleaned: imputed missing values in {items}")
-    if cleaning["outliers_beyond_fences (train)"]:
+    if cleaning.get("outliers_beyond_fences (train)"):
         items = ", ".join(
             f"{k} ({v})" for k, v in cleaning["outliers_beyond_fences (train)"].items()
         )

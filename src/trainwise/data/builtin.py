@@ -35,6 +35,7 @@ class BuiltinDataset:
     task: Task
     test_frame: pd.DataFrame | None = None  # a predefined test split, kept apart by its authors
     description: str = ""
+    kind: str = "tabular"  # "sequence" when the columns are the time steps of one signal
 
 
 # name → (scikit-learn loader, task, description)
@@ -111,6 +112,7 @@ def load_builtin(name: str) -> BuiltinDataset:
             task="multiclass",
             test_frame=test.copy(),
             description=_MNIST1D_DESCRIPTION,
+            kind="sequence",
         )
     if key in _SKLEARN:
         loader, task, description = _SKLEARN[key]

@@ -18,10 +18,11 @@ import torch
 from trainwise.data.builtin import load_builtin
 from trainwise.data.prepared import PreparedData, TensorSplit
 from trainwise.data.schema import Schema, infer_schema
+from trainwise.data.sequence import SequencePreprocessor
 from trainwise.data.sources import read_table
 from trainwise.data.split import split_rows
 from trainwise.data.target import TargetEncoder
-from trainwise.data.transforms import TabularPreprocessor
+from trainwise.data.transforms import Preprocessor, TabularPreprocessor
 from trainwise.errors import DataError
 from trainwise.spec.model import DataSpec
 
@@ -38,6 +39,7 @@ class Frames:
     test: pd.DataFrame | None
     target: str | list[str]
     task: str
+    kind: str = "tabular"  # tabular | sequence
 
 
 def load_frames(
@@ -47,7 +49,7 @@ def load_frames(
     test: pd.DataFrame | None = None,
 ) -> Frames:
     """Resolve the data named by the spec (file or built-in) or passed in by the caller."""
-    target, task, name = spec.target, spec.task, "data"
+    target, task, name, kind = spec.target, spec.task, "data", spec.kind
     if frame is None:
         if spec.source is None:
             raise DataError(
@@ -58,6 +60,7 @@ def load_frames(
         if not Path(spec.source).exists() and not _looks_like_path(spec.source):
             builtin = load_builtin(spec.source)  # an unknown name gets "did you mean"
             frame, name = builtin.frame, builtin.name
+            kind = builtin.kind if kind == "auto" else kind
             if target is None or target == builtin.target:
                 target = builtin.target
                 task = task if task != "auto" else builtin.task
@@ -76,7 +79,8 @@ def load_frames(
             f"data.target: one of the columns {', '.join(map(str, frame.columns[:40]))}",
             "pass --target COLUMN (or data.target in the spec)",
         )
-    return Frames(name, frame, validation, test, target, task)
+    resolved_kind = "tabular" if kind == "auto" else kind
+    return Frames(name, frame, validation, test, target, task, resolved_kind)
 
 
 def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
@@ -119,7 +123,11 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         if frames.test is not None
         else frame.iloc[indices.test].reset_index(drop=True)
     )
-    pre = TabularPreprocessor(schema, spec.clean).fit(train)
+    pre: Preprocessor = (
+        SequencePreprocessor(schema)
+        if frames.kind == "sequence"
+        else TabularPreprocessor(schema, spec.clean)
+    ).fit(train)
     target = TargetEncoder(schema).fit(train)
 
     def tensorise(rows: pd.DataFrame) -> TensorSplit | None:
@@ -134,6 +142,7 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     described = _describe(schema, pre, train, val, test, indices.notes)
     described["cleaning"] = summary["cleaning"] | described["cleaning"]
     summary.update(described)
+    summary["kind"] = frames.kind
     train_split = tensorise(train)
     assert train_split is not None  # split_rows guarantees training rows
     return PreparedData(
@@ -146,6 +155,13 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         test_rows=test if len(test) else None,
         summary=summary,
     )
+
+
+def preprocessor_from_state(schema: Schema, raw: dict[str, Any]) -> Preprocessor:
+    """Rebuild a fitted preprocessor from its JSON state (a saved model bundle)."""
+    if raw.get("kind") == "sequence":
+        return SequencePreprocessor.from_state(schema, raw)
+    return TabularPreprocessor.from_state(schema, raw)
 
 
 def _check_and_drop_missing_target(
@@ -174,7 +190,7 @@ def _check_and_drop_missing_target(
 
 def _describe(
     schema: Schema,
-    pre: TabularPreprocessor,
+    pre: Preprocessor,
     train: pd.DataFrame,
     val: pd.DataFrame,
     test: pd.DataFrame,
@@ -183,7 +199,6 @@ def _describe(
     """The data summary saved with every run: what each column is and what cleaning did."""
     features = schema.features
     missing = {c: int(train[c].isna().sum()) for c in features if train[c].isna().any()}
-    state = pre.state_
     out: dict[str, Any] = {
         "task": schema.task,
         "target": list(schema.target),
@@ -193,16 +208,8 @@ def _describe(
             for c in schema.columns
         },
         "dropped_columns": {c.name: c.reason for c in schema.columns if not c.used},
-        "cleaning": {
-            "missing_values_imputed (train)": missing,
-            "missing_indicators": [n for n, e in state["numeric"].items() if e["indicator"]],
-            "outliers_beyond_fences (train)": pre.report_.get("outliers", {}),
-            "onehot_columns": {n: len(e["categories"]) for n, e in state["onehot"].items()},
-            "embedded_columns": {n: len(e["categories"]) for n, e in state["embed"].items()},
-            "text_columns": {n: len(e["vocabulary"]) for n, e in state["text"].items()},
-            "scaling": pre.clean.scale,
-        },
-        "n_features": len(pre.feature_names) + len(state["embed"]),
+        "cleaning": {"missing_values_imputed (train)": missing, **pre.describe()},
+        "n_features": len(pre.feature_names) + len(pre.embedding_cardinalities),
         "notes": list(notes),
     }
     if schema.task in {"binary", "multiclass"}:

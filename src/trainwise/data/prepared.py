@@ -17,7 +17,7 @@ import torch
 
 from trainwise.data.schema import Schema
 from trainwise.data.target import TargetEncoder
-from trainwise.data.transforms import TabularPreprocessor
+from trainwise.data.transforms import Preprocessor
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class TensorSplit:
 @dataclass(frozen=True)
 class PreparedData:
     schema: Schema
-    preprocessor: TabularPreprocessor
+    preprocessor: Preprocessor
     target: TargetEncoder
     train: TensorSplit
     validation: TensorSplit | None

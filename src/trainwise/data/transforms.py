@@ -10,7 +10,7 @@ high-cardinality categoricals that the model embeds.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -30,6 +30,26 @@ class Features:
 
     dense: np.ndarray  # (n, d) float32
     codes: np.ndarray  # (n, k) int64; 0 means unseen or rare
+
+
+class Preprocessor(Protocol):
+    """What every preprocessor offers: fit on training rows, transform any rows, save as JSON."""
+
+    schema: Schema
+
+    def fit(self, frame: pd.DataFrame) -> Preprocessor: ...
+
+    def transform(self, frame: pd.DataFrame) -> Features: ...
+
+    def describe(self) -> dict[str, Any]: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    @property
+    def embedding_cardinalities(self) -> list[int]: ...
+
+    @property
+    def feature_names(self) -> list[str]: ...
 
 
 class TabularPreprocessor:
@@ -159,8 +179,25 @@ class TabularPreprocessor:
             names += [f"{name}:{word}" for word in e["vocabulary"]]
         return names
 
+    def describe(self) -> dict[str, Any]:
+        """What cleaning did, for the data summary."""
+        s = self.state_
+        return {
+            "missing_indicators": [n for n, e in s["numeric"].items() if e["indicator"]],
+            "outliers_beyond_fences (train)": self.report_.get("outliers", {}),
+            "onehot_columns": {n: len(e["categories"]) for n, e in s["onehot"].items()},
+            "embedded_columns": {n: len(e["categories"]) for n, e in s["embed"].items()},
+            "text_columns": {n: len(e["vocabulary"]) for n, e in s["text"].items()},
+            "scaling": self.clean.scale,
+        }
+
     def state_dict(self) -> dict[str, Any]:
-        return {"clean": self.clean.model_dump(), "state": self.state_, "report": self.report_}
+        return {
+            "kind": "tabular",
+            "clean": self.clean.model_dump(),
+            "state": self.state_,
+            "report": self.report_,
+        }
 
     @classmethod
     def from_state(cls, schema: Schema, raw: dict[str, Any]) -> TabularPreprocessor:

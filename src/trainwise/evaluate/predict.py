@@ -20,7 +20,7 @@ from torch import nn
 from trainwise.data.prepared import TensorSplit
 from trainwise.data.schema import Schema
 from trainwise.data.target import TargetEncoder
-from trainwise.data.transforms import TabularPreprocessor
+from trainwise.data.transforms import Preprocessor
 from trainwise.evaluate.metrics import compute_metrics
 from trainwise.models.heads import Head
 
@@ -120,7 +120,7 @@ class Predictor:
     """A trained model that takes raw rows (a DataFrame) and returns predictions."""
 
     schema: Schema
-    preprocessor: TabularPreprocessor
+    preprocessor: Preprocessor
     target: TargetEncoder
     model: nn.Module
     head: Head

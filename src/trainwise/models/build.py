@@ -11,6 +11,7 @@ from typing import Any
 from torch import nn
 
 from trainwise.errors import ModelError
+from trainwise.models.cnn1d import CNN1D
 from trainwise.models.mlp import MLP
 from trainwise.registry import Registry
 from trainwise.spec.model import ModelSpec
@@ -43,12 +44,53 @@ def _mlp(
     )
 
 
+@MODELS.register("cnn1d")
+def _cnn1d(
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    channels: list[int],
+    blocks: int,
+    activation: str,
+    dropout: float,
+) -> nn.Module:
+    if cardinalities:
+        raise ModelError(
+            "model cnn1d takes sequences of numbers, but the data has categorical columns",
+            "numeric time-step columns only",
+            "use model.name=mlp for tables, or data.kind=sequence with numeric columns only",
+        )
+    return CNN1D(
+        n_dense,
+        out_features,
+        channels=channels,
+        blocks_per_stage=blocks,
+        activation_name=activation,
+        dropout=dropout,
+    )
+
+
+FAMILY_FOR_KIND = {"tabular": "mlp", "sequence": "cnn1d"}
+
+
 def model_config(
-    spec: ModelSpec, n_dense: int, out_features: int, cardinalities: list[int]
+    spec: ModelSpec, n_dense: int, out_features: int, cardinalities: list[int], kind: str
 ) -> dict[str, Any]:
-    """Everything needed to rebuild the architecture, as JSON."""
+    """Everything needed to rebuild the architecture, as JSON; `auto` follows the data kind."""
+    name = FAMILY_FOR_KIND[kind] if spec.name == "auto" else spec.name
+    if name == "cnn1d":
+        return {
+            "name": name,
+            "n_dense": n_dense,
+            "out_features": out_features,
+            "cardinalities": list(cardinalities),
+            "channels": list(spec.channels),
+            "blocks": spec.blocks,
+            "activation": spec.activation,
+            "dropout": spec.dropout,
+        }
     return {
-        "name": spec.name,
+        "name": name,
         "n_dense": n_dense,
         "out_features": out_features,
         "cardinalities": list(cardinalities),

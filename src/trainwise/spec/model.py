@@ -71,6 +71,21 @@ class CleanSpec(Section):
     """Categories seen fewer times than this in training are treated as unseen."""
 
 
+class AugmentSpec(Section):
+    """Augmentation of training batches only (never validation or test), drawn on the device
+    from a seed per step, so a resumed run sees the same augmented batches."""
+
+    enabled: bool = True
+    """Augment when the data kind has a sensible default (sequences: shifts and noise)."""
+    shift: float = Field(0.1, ge=0, lt=1)
+    """Sequences: shift each example in time by up to this fraction of its length."""
+    noise: float = Field(0.05, ge=0)
+    """Sequences and tables: Gaussian noise with this standard deviation (in scaled units);
+    tables get it only when `tabular` is true."""
+    tabular: bool = False
+    """Also add `noise` to tabular features (off by default: it rarely helps tables)."""
+
+
 class DataSpec(Section):
     source: str | None = None
     """A file (CSV, TSV, Parquet, JSON lines) or a built-in dataset name (e.g. `digits`)."""
@@ -84,17 +99,21 @@ class DataSpec(Section):
     """Optional separate validation file; otherwise split from `source`."""
     test: str | None = None
     """Optional separate test file; otherwise split from `source`."""
+    kind: Literal["auto", "tabular", "sequence"] = "auto"
+    """What the columns are: `tabular` (one feature each) or `sequence` (the time steps of one
+    signal, e.g. MNIST-1D). `auto`: a built-in dataset says; otherwise tabular."""
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
     """Override the inferred kind of a column, e.g. `{zip: categorical}`."""
     split: SplitSpec = Field(default_factory=SplitSpec)
     clean: CleanSpec = Field(default_factory=CleanSpec)
+    augment: AugmentSpec = Field(default_factory=AugmentSpec)
 
 
 class ModelSpec(Section):
-    name: Literal["mlp"] = "mlp"
-    """Architecture family."""
+    name: Literal["auto", "mlp", "cnn1d"] = "auto"
+    """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d)."""
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
@@ -110,6 +129,10 @@ class ModelSpec(Section):
     """Dropout probability after each hidden layer."""
     embedding_dim: int | None = Field(None, ge=1)
     """Width of categorical embeddings; default grows with the number of categories."""
+    channels: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
+    """cnn1d: channels of each stage; each stage after the first halves the length."""
+    blocks: int = Field(2, ge=1)
+    """cnn1d: residual blocks per stage."""
 
     @field_validator("hidden")
     @classmethod

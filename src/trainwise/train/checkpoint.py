@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
@@ -31,9 +32,9 @@ REQUIRED_PARTS = ("model", "optimizer", "rng", "position", "callbacks", "schedul
 def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
     """Replace every tensor in a nested structure by a reference, collecting the tensors."""
     if isinstance(obj, torch.Tensor):
-        key = prefix
+        key = f"t{len(tensors)}"  # numbered, not built from dict keys: no two can collide
         tensors[key] = obj.detach().cpu().clone().contiguous()
-        return {"__tensor__": key}
+        return {"__tensor__": key, "path": prefix}
     if isinstance(obj, dict):
         return {str(k): split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()} | (
             {"__int_keys__": True} if obj and all(isinstance(k, int) for k in obj) else {}
@@ -41,8 +42,10 @@ def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> An
     if isinstance(obj, list | tuple):
         items = [split_tensors(v, f"{prefix}.{i}", tensors) for i, v in enumerate(obj)]
         return {"__tuple__": items} if isinstance(obj, tuple) else items
-    if hasattr(obj, "tolist") and not isinstance(obj, str):  # NumPy arrays and scalars
-        return {"__numpy__": obj.tolist(), "dtype": str(getattr(obj, "dtype", ""))}
+    if isinstance(obj, np.generic):
+        return {"__numpy_scalar__": obj.item(), "dtype": str(obj.dtype)}
+    if isinstance(obj, np.ndarray):
+        return {"__numpy__": obj.tolist(), "dtype": str(obj.dtype)}
     return obj
 
 
@@ -54,9 +57,9 @@ def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
         if "__tuple__" in obj:
             return tuple(join_tensors(v, tensors) for v in obj["__tuple__"])
         if "__numpy__" in obj:
-            import numpy as np
-
-            return np.asarray(obj["__numpy__"], dtype=obj["dtype"] or None)
+            return np.asarray(obj["__numpy__"], dtype=obj["dtype"])
+        if "__numpy_scalar__" in obj:
+            return np.dtype(obj["dtype"]).type(obj["__numpy_scalar__"])
         int_keys = obj.get("__int_keys__", False)
         return {
             (int(k) if int_keys else k): join_tensors(v, tensors)
@@ -72,15 +75,15 @@ def save_checkpoint(
     folder: Path, step: int, payload: dict[str, Any], keep: int, protect: Iterable[str] = ()
 ) -> Path:
     """Write one checkpoint atomically, then prune to the newest `keep` (plus `protect`)."""
-    folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"{PREFIX}{step:09d}"
     tmp = folder / (final.name + TMP_SUFFIX)
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
     tensors: dict[str, torch.Tensor] = {}
     state = split_tensors(payload, "ckpt", tensors)
     try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():  # left by a save that was killed half-way
+            shutil.rmtree(tmp)
+        tmp.mkdir()
         save_file(tensors, str(tmp / TENSORS))
         (tmp / STATE).write_text(json.dumps(state), encoding="utf-8")
         manifest = {

@@ -32,12 +32,17 @@ class NanGuard(Callback):
         self.consecutive_skips = 0
         self.rollbacks = 0
         self._good: dict[str, Any] | None = None
+        self._buffers: list[torch.Tensor] = []  # skip mode: running statistics before the step
+        self._saved: list[torch.Tensor] = []
         self.events: list[str] = []
 
     def on_fit_start(self, state: TrainState) -> None:
         self.first_bad_step = torch.full((), -1, dtype=torch.long, device=state.device)
         if self.mode == "rollback":
             self._good = copy.deepcopy(state.state_dict())
+        if self.mode == "skip":
+            self._buffers = [b for b in state.model.buffers() if b.is_floating_point()]
+            self._saved = [b.detach().clone() for b in self._buffers]
 
     def on_after_backward(self, state: TrainState) -> None:
         if self.mode != "skip":
@@ -46,9 +51,13 @@ class NanGuard(Callback):
         norms = torch._foreach_norm(grads)
         if bool(torch.isfinite(torch.stack(norms)).all()):  # the documented per-step sync
             self.consecutive_skips = 0
+            if self._buffers:
+                torch._foreach_copy_(self._saved, self._buffers)
             return
         for p in state.model.parameters():
             p.grad = None  # optimizers skip parameters without gradients
+        if self._buffers:  # the forward pass already fed the bad batch to batch-norm statistics
+            torch._foreach_copy_(self._buffers, self._saved)
         self.skipped += 1
         self.consecutive_skips += 1
         if self.consecutive_skips >= MAX_CONSECUTIVE_SKIPS:
