@@ -32,9 +32,12 @@ class ConvNet1D(nn.Module):
     def __init__(self, length: int = 40, channels: int = 32, classes: int = 10) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv1d(1, channels, 5, stride=2, padding=2), nn.ReLU(),
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv1d(channels, channels, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv1d(1, channels, 5, stride=2, padding=2),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv1d(channels, channels, 3, stride=2, padding=1),
+            nn.ReLU(),
         )
         self.head = nn.Linear(channels * ((length + 7) // 8), classes)
 

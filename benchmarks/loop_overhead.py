@@ -4,7 +4,7 @@ Same model (a 1-D CNN), same MNIST-1D rows, same optimizer (AdamW, lr 1e-3), bat
 epochs and per-epoch validation; fp32. Prints seconds per epoch and the ratio
 trainwise / hand-written (the goal is <= 1.05), then the cost of each optional feature.
 
-Run: `.venv/bin/python benchmarks/loop_overhead.py [--epochs N] [--repeats R]`
+Run: `.venv/bin/python -m benchmarks.loop_overhead [--epochs N] [--repeats R]`
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ import tempfile
 import numpy as np
 import pandas as pd
 import torch
-from common import ConvNet1D, mnist1d_arrays, timed
 from torch import nn
 
 import trainwise
+from benchmarks.common import ConvNet1D, mnist1d_arrays, timed
 
 BATCH = 64
 
 
-def hand_loop(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, epochs: int,
-              seed: int) -> tuple[nn.Module, list[float]]:
+def hand_loop(
+    x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, epochs: int, seed: int
+) -> tuple[nn.Module, list[float]]:
     """The loop an expert writes by hand: tensors in memory, index gathers, one sync/epoch."""
     torch.manual_seed(seed)
     model = ConvNet1D()
@@ -56,15 +57,35 @@ def hand_loop(x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, epoc
     return model, accs
 
 
-def trainwise_run(frame: pd.DataFrame, val: pd.DataFrame, test: pd.DataFrame, epochs: int,
-                  seed: int, **options: object) -> trainwise.Result:
+def trainwise_run(
+    frame: pd.DataFrame,
+    val: pd.DataFrame,
+    test: pd.DataFrame,
+    epochs: int,
+    seed: int,
+    **options: object,
+) -> trainwise.Result:
     return trainwise.fit(
-        frame, target="y", validation=val, test=test, model=ConvNet1D(),
-        epochs=epochs, batch_size=BATCH, lr=1e-3, optimizer="adamw", seed=seed,
-        schedule={"name": "constant"}, early_stopping={"enabled": False},
-        clean={"outliers": "none", "scale": "none", "duplicates": False,
-               "missing_indicator": False},
-        progress=options.pop("progress", False), **options,
+        frame,
+        target="y",
+        validation=val,
+        test=test,
+        model=ConvNet1D(),
+        epochs=epochs,
+        batch_size=BATCH,
+        lr=1e-3,
+        optimizer="adamw",
+        seed=seed,
+        schedule={"name": "constant"},
+        early_stopping={"enabled": False},
+        clean={
+            "outliers": "none",
+            "scale": "none",
+            "duplicates": False,
+            "missing_indicator": False,
+        },
+        progress=options.pop("progress", False),
+        **options,
     )
 
 
@@ -85,12 +106,15 @@ def main() -> None:
     e = args.epochs
     variants = {
         "hand-written loop": lambda: hand_loop(xtr, ytr, xv, yv, e, 0),
-        "trainwise (no run folder)": lambda: trainwise_run(train_df, val_df, test_df, e, 0,
-                                                           save=False),
+        "trainwise (no run folder)": lambda: trainwise_run(
+            train_df, val_df, test_df, e, 0, save=False
+        ),
         "trainwise + run folder, checkpoints": lambda: trainwise_run(
-            train_df, val_df, test_df, e, 0, output={"dir": tempfile.mkdtemp() + "/run"}),
-        "trainwise + progress display": lambda: trainwise_run(train_df, val_df, test_df, e, 0,
-                                                              save=False, progress=True),
+            train_df, val_df, test_df, e, 0, output={"dir": tempfile.mkdtemp() + "/run"}
+        ),
+        "trainwise + progress display": lambda: trainwise_run(
+            train_df, val_df, test_df, e, 0, save=False, progress=True
+        ),
     }
     times: dict[str, list[float]] = {name: [] for name in variants}
     for _ in range(args.repeats):  # interleaved, so drift in machine speed hits all alike
@@ -102,8 +126,10 @@ def main() -> None:
     for name, values in times.items():
         med = statistics.median(values)
         print(f"{name:<40}{med:>10.4f}{med / base:>8.3f}")
-    print(f"(median of {args.repeats} runs of {e} epochs; {torch.get_num_threads()} threads; "
-          "trainwise times include data preparation and test evaluation)")
+    print(
+        f"(median of {args.repeats} runs of {e} epochs; {torch.get_num_threads()} threads; "
+        "trainwise times include data preparation and test evaluation)"
+    )
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """trainwise defaults against scikit-learn's HistGradientBoosting on the same splits.
 
-Run: `.venv/bin/python benchmarks/vs_gradient_boosting.py [dataset ...]`. Prints a table of
+Run: `.venv/bin/python -m benchmarks.vs_gradient_boosting [dataset ...]`. Prints a table of
 test scores (accuracy for classification, RMSE for regression) per dataset and seed; both
 models see exactly the same train/validation/test rows (HistGradientBoosting trains on
 train + validation, since it does its own early stopping split internally).
