@@ -6,12 +6,8 @@ strings to the dotted overrides and YAML reader, arbitrary bytes and odd CSV fil
 `read_table`, and small odd frames through the whole data stage and the CLI. Any other exception
 type, or a hang, is a bug.
 
-Bugs that were found are pinned by the `xfail(strict=True, raises=...)` regression tests at the
-end of the file, each with the minimal example Hypothesis found (or, for the two found by reading
-the code, the smallest example at hand). So that the property tests still guard
-everything else meanwhile, an outcome that matches one of those bugs (`_known_bug`) is counted
-as a Hypothesis event and tolerated. When a bug is fixed, its xfail test XPASSes (and fails,
-being strict): remove the marker *and* the matching entry of `_known_bug`.
+The examples Hypothesis once found to break that rule are kept as plain regression tests at
+the end of the file.
 """
 
 from __future__ import annotations
@@ -19,7 +15,6 @@ from __future__ import annotations
 import bz2
 import contextlib
 import csv
-import errno
 import gzip
 import io
 import json
@@ -33,7 +28,6 @@ import traceback
 import types
 import typing
 import warnings
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -75,7 +69,7 @@ def _tmpdir() -> Iterator[Path]:
         yield Path(name)
 
 
-# ---- known bugs (see the xfail tests at the end) -------------------------------------------------
+# ---- outcome checks ------------------------------------------------------------------------------
 
 
 def _frames(exc: BaseException) -> list[str]:
@@ -83,32 +77,7 @@ def _frames(exc: BaseException) -> list[str]:
 
 
 def _known_bug(exc: BaseException) -> str | None:
-    """The name of the pinned bug this exception is an instance of, or None (a new bug)."""
-    frames = _frames(exc)
-    text = str(exc)
-    if any(f.startswith("constructor.py:construct_") for f in frames):
-        return "BUG-yaml-constructor"  # 2001-13-45, !!int x, !!bool, 4301 digits: not YAMLError
-    if isinstance(exc, RecursionError):
-        if any(f.endswith(":_deep_copy") for f in frames):
-            return "BUG-yaml-alias-cycle"
-        return "BUG-deep-nesting"
-    if isinstance(exc, ValueError) and "integer string conversion" in text:
-        return "BUG-huge-int"  # repr() of an int with more than 4300 digits
-    if isinstance(exc, zlib.error | lzma.LZMAError):
-        return "BUG-compressed-garbage"
-    if isinstance(exc, TypeError) and any(f.endswith(":_read_json") for f in frames):
-        return "BUG-json-mixed-records"
-    if isinstance(exc, ValueError | TypeError) and "split.py:_group_split" in frames:
-        return "BUG-group-missing"  # data.split.group column with missing values
-    if isinstance(exc, TypeError | RuntimeWarning) and "transforms.py:_as_category" in frames:
-        return "BUG-category-huge-float"  # kinds: categorical on a float column >= 2**63
-    in_data_stage = {f.split(":")[0] for f in frames} & {"schema.py", "transforms.py", "target.py"}
-    if isinstance(exc, RuntimeWarning) and in_data_stage and "encountered in" in text:
-        return "BUG-nonfinite-numbers"  # inf, 1e308 in a numeric column: overflow, invalid value
-    if isinstance(exc, RuntimeError) and "home directory" in text:
-        return "BUG-tilde-user"
-    if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:
-        return "BUG-name-too-long"
+    """Every bug this file once pinned is fixed: any other exception is a new bug."""
     return None
 
 
@@ -761,15 +730,7 @@ def test_cli_fit_on_odd_csv_exits_0_or_2(case: tuple[Any, str]) -> None:
     _property_cli_fit(*case)
 
 
-# ---- regression tests for the bugs found (xfail until fixed; then drop the marker and the
-# matching entry of `_known_bug`) -----------------------------------------------------------------
-
-
-def _xfail(
-    reason: str, raises: type[BaseException] | tuple[type[BaseException], ...]
-) -> pytest.MarkDecorator:
-    """Strict, and pinned to the bug's exception: failing any other way is a real failure."""
-    return pytest.mark.xfail(reason=f"BUG: {reason}", raises=raises, strict=True)
+# ---- regression tests for the bugs the properties found (all fixed) -----------------------------
 
 
 def _spec_outcome(fn: Callable[[], Any]) -> Any:
@@ -794,17 +755,12 @@ YAML_CONSTRUCTOR_CASES = [
 ]
 
 
-@_xfail(
-    "apply_overrides lets PyYAML constructor errors (not YAMLError) escape",
-    (ValueError, IndexError, KeyError, AttributeError),
-)
 @pytest.mark.parametrize("override", YAML_CONSTRUCTOR_CASES, ids=lambda o: o[:20])
 def test_override_whose_yaml_value_cannot_be_constructed_is_a_spec_error(override: str) -> None:
     result = _spec_outcome(lambda: parse_spec(apply_overrides({}, [override])))
     assert isinstance(result, Spec | SpecError)
 
 
-@_xfail("read_yaml catches only YAMLError: '0: 0000-00-00' raises ValueError", ValueError)
 @pytest.mark.parametrize("document", ["0: 0000-00-00\n", "train:\n  lr: 2001-13-45\n"])
 def test_yaml_file_whose_value_cannot_be_constructed_is_a_spec_error(
     tmp_path: Path, document: str
@@ -814,7 +770,6 @@ def test_yaml_file_whose_value_cannot_be_constructed_is_a_spec_error(
     assert isinstance(_spec_outcome(lambda: load_spec(path)), SpecError)
 
 
-@_xfail("`trainwise spec data=!!int` ends in an IndexError traceback, not exit 2", IndexError)
 def test_cli_override_whose_yaml_value_cannot_be_constructed_exits_2() -> None:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert cli.main(["spec", "data=!!int"]) == 2
@@ -822,13 +777,11 @@ def test_cli_override_whose_yaml_value_cannot_be_constructed_exits_2() -> None:
 
 # BUG-deep-nesting: ~500 nested flow sequences exhaust the recursion limit inside PyYAML's
 # composer (RecursionError). Hypothesis found it with '[' * n, n shrunk to ~494 at top level.
-@_xfail("a deeply nested override value raises RecursionError", RecursionError)
 def test_deeply_nested_override_is_a_spec_error() -> None:
     override = "model.hidden=" + "[" * 1000 + "]" * 1000
     assert isinstance(_spec_outcome(lambda: parse_spec(apply_overrides({}, [override]))), SpecError)
 
 
-@_xfail("a deeply nested YAML spec file raises RecursionError", RecursionError)
 def test_deeply_nested_yaml_file_is_a_spec_error(tmp_path: Path) -> None:
     path = tmp_path / "spec.yaml"
     path.write_text("model:\n  hidden: " + "[" * 1000 + "]" * 1000 + "\n", encoding="utf-8")
@@ -837,7 +790,6 @@ def test_deeply_nested_yaml_file_is_a_spec_error(tmp_path: Path) -> None:
 
 # BUG-yaml-alias-cycle: YAML anchors can build a mapping that contains itself; apply_overrides'
 # _deep_copy recurses forever on it (RecursionError), even with no overrides.
-@_xfail("a self-referencing YAML mapping makes _deep_copy recurse forever", RecursionError)
 @pytest.mark.parametrize("document", ["data: &a {x: *a}\n", "&a {data: *a}\n"])
 def test_yaml_file_with_an_alias_cycle_is_a_spec_error(tmp_path: Path, document: str) -> None:
     path = tmp_path / "spec.yaml"
@@ -848,7 +800,6 @@ def test_yaml_file_with_an_alias_cycle_is_a_spec_error(tmp_path: Path, document:
 # BUG-huge-int (found by review; the strategies do not draw ints this large): spec_error_from
 # formats the offending value with {value!r}, and repr() of an int of more than 4300 digits raises
 # ValueError. Reachable from Python (trainwise.fit(epochs=...)) and from JSON-loaded specs.
-@_xfail("spec_error_from's repr() of a >4300-digit int raises ValueError", ValueError)
 @pytest.mark.parametrize("raw", [{"train": {"epochs": -(10**4300)}}, {"train": {"lr": 10**4300}}])
 def test_parse_spec_with_a_huge_int_is_a_spec_error(raw: dict[str, Any]) -> None:
     result = _spec_outcome(lambda: parse_spec(raw))
@@ -860,17 +811,12 @@ def test_parse_spec_with_a_huge_int_is_a_spec_error(raw: dict[str, Any]) -> None
 # when one path component is longer than 255 bytes. cli._spec_and_overrides calls is_file() on the
 # first positional when it holds '=', so a long override crashes the CLI; load_frames and
 # read_table call exists()/is_dir() on data.source.
-@_xfail(
-    "a first positional override longer than 255 characters: OSError from Path.is_file()",
-    OSError,
-)
 def test_cli_long_first_override_is_applied() -> None:
     hidden = "model.hidden=[" + ",".join(["8"] * 128) + "]"
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert cli.main(["spec", hidden]) == 0
 
 
-@_xfail("load_frames/read_table: a path component over 255 bytes raises OSError", OSError)
 @pytest.mark.parametrize("source", ["0" * 256, "x" * 300 + ".csv"], ids=["minimal", "csv"])
 def test_source_name_too_long_is_a_data_error(source: str) -> None:
     with pytest.raises(DataError):
@@ -879,7 +825,6 @@ def test_source_name_too_long_is_a_data_error(source: str) -> None:
 
 # BUG-tilde-user: read_table calls Path.expanduser(), which raises RuntimeError for '~user' when
 # that user does not exist. Hypothesis' minimal data.source was '~.'.
-@_xfail("data.source '~nosuchuser/…' raises RuntimeError from Path.expanduser()", RuntimeError)
 @pytest.mark.parametrize("source", ["~.", "~nosuchuser/data.csv"])
 def test_source_under_an_unknown_home_is_a_data_error(source: str) -> None:
     with pytest.raises(DataError):
@@ -888,7 +833,6 @@ def test_source_under_an_unknown_home_is_a_data_error(source: str) -> None:
 
 # BUG-compressed-garbage: zlib.error and lzma.LZMAError derive from Exception only, not from
 # OSError/ValueError, so read_table's except clause misses them.
-@_xfail("read_table on a damaged .xz file raises lzma.LZMAError", lzma.LZMAError)
 def test_read_table_on_a_damaged_xz_file_is_a_data_error(tmp_path: Path) -> None:
     path = tmp_path / "f.csv.xz"
     path.write_bytes(b"\x05")  # Hypothesis' minimal example
@@ -896,7 +840,6 @@ def test_read_table_on_a_damaged_xz_file_is_a_data_error(tmp_path: Path) -> None
         read_table(path)
 
 
-@_xfail("read_table on a .gz file with a damaged deflate stream raises zlib.error", zlib.error)
 def test_read_table_on_a_damaged_gzip_file_is_a_data_error(tmp_path: Path) -> None:
     damaged = bytearray(gzip.compress(b"a,b\n1,2\n"))
     damaged[10] = 0  # first byte of the deflate stream (minimal: i=10, b=0)
@@ -908,7 +851,6 @@ def test_read_table_on_a_damaged_gzip_file_is_a_data_error(tmp_path: Path) -> No
 
 # BUG-json-mixed-records: a JSON array that mixes lists or records with scalars makes the pandas
 # DataFrame constructor raise TypeError, which read_table does not catch.
-@_xfail("read_table on a JSON array mixing lists/records and scalars raises TypeError", TypeError)
 @pytest.mark.parametrize("text", ["[[], false]", '[{"a": 1}, 2]'])
 def test_read_table_on_a_mixed_json_array_is_a_data_error(tmp_path: Path, text: str) -> None:
     path = tmp_path / "f.json"
@@ -934,10 +876,6 @@ def _prepare_csv(tmp_path: Path, header: list[str], rows: list[list[str]], **spe
 # (np.mod(inf, 1)), TargetEncoder and the scalers, and without warnings-as-errors the tensors
 # hold inf/NaN: an inf regression target gives a NaN loss on the first step.
 # Hypothesis' minimal case: (['y', 'a'], [['0.0', '0'], ['inf', '1']]) with target 'y'.
-@_xfail(
-    "an 'inf' regression target reaches the tensors (and NumPy warns on the way)",
-    (RuntimeWarning, AssertionError),
-)
 def test_inf_in_a_regression_target_is_rejected_or_handled(tmp_path: Path) -> None:
     rows = [[str(i * 0.5), str(i % 3)] for i in range(20)]
     rows[5][0] = "inf"
@@ -945,10 +883,6 @@ def test_inf_in_a_regression_target_is_rejected_or_handled(tmp_path: Path) -> No
     assert isinstance(result, DataError) or _all_finite(result.train)
 
 
-@_xfail(
-    "'inf' in a numeric feature: np.mod(inf, 1) RuntimeWarning in infer_kind",
-    (RuntimeWarning, AssertionError),
-)
 @pytest.mark.parametrize("outliers", ["clip", "none"])
 def test_inf_in_a_numeric_feature_is_rejected_or_handled(tmp_path: Path, outliers: str) -> None:
     rows = [[str(i % 2), str(i), "u" if i % 3 else "v"] for i in range(20)]
@@ -957,10 +891,6 @@ def test_inf_in_a_numeric_feature_is_rejected_or_handled(tmp_path: Path, outlier
     assert isinstance(result, DataError) or _all_finite(result.train)
 
 
-@_xfail(
-    "a feature value beyond float32's range becomes inf in the input tensor",
-    (RuntimeWarning, AssertionError),
-)
 def test_value_beyond_float32_in_a_feature_is_rejected_or_handled(tmp_path: Path) -> None:
     rows = [[str(i % 2), str(i), "u" if i % 3 else "v"] for i in range(20)]
     rows[5][1] = "1e39"
@@ -972,10 +902,6 @@ def test_value_beyond_float32_in_a_feature_is_rejected_or_handled(tmp_path: Path
 # BUG-group-missing: a data.split.group column with missing values crashes the grouped split:
 # np.unique on str + NaN (TypeError), or sklearn's GroupShuffleSplit "Input groups contains NaN"
 # (ValueError) for a numeric group column. Found by Hypothesis with group='c' holding '' cells.
-@_xfail(
-    "a split.group column with missing values: TypeError/ValueError in _group_split",
-    (TypeError, ValueError),
-)
 @pytest.mark.parametrize("groups", [["p", "q", "r", "s", ""], ["1", "2", "3", "4", ""]])
 def test_group_column_with_missing_values(tmp_path: Path, groups: list[str]) -> None:
     rows = [[str(i % 2), str(i * 0.5), groups[i % 5]] for i in range(20)]
@@ -986,10 +912,6 @@ def test_group_column_with_missing_values(tmp_path: Path, groups: list[str]) -> 
 # BUG-category-huge-float (found by review; the fuzzed kinds rarely land on such a column):
 # _as_category casts an all-integral float column to pandas Int64, which raises TypeError
 # ("cannot safely cast non-equivalent float64 to int64") for values >= 2**63.
-@_xfail(
-    "data.kinds categorical on a float column holding 1e20: TypeError in _as_category",
-    (TypeError, RuntimeWarning),
-)
 def test_categorical_kind_on_a_huge_number(tmp_path: Path) -> None:
     rows = [[str(i % 2), str(float(i % 4)), "u" if i % 3 else "v"] for i in range(20)]
     rows[5][1] = "1e20"
@@ -1000,10 +922,6 @@ def test_categorical_kind_on_a_huge_number(tmp_path: Path) -> None:
 # BUG-sklearn-single-label-warning: found by the CLI property (exit 0, but stderr carried
 # sklearn's UserWarning). balanced_accuracy_score calls confusion_matrix without `labels`, which
 # warns when y_true and y_pred hold one and the same class, as on a small validation split.
-@_xfail(
-    "classification_metrics lets sklearn's 'A single label was found' UserWarning through",
-    UserWarning,
-)
 def test_classification_metrics_on_a_one_class_split_do_not_warn() -> None:
     from trainwise.evaluate.metrics import classification_metrics
 

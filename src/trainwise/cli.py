@@ -98,11 +98,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _spec_and_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
     """A first positional holding '=' is an override, not a spec file."""
-    from trainwise.spec.io import read_yaml
+    from trainwise.spec.io import is_existing_file, read_yaml
 
     overrides = list(args.overrides)
     raw: dict[str, Any] = {}
-    if args.spec and "=" in args.spec and not Path(args.spec).is_file():
+    if args.spec and "=" in args.spec and not is_existing_file(args.spec):
         overrides.insert(0, args.spec)
     elif args.spec:
         raw = read_yaml(args.spec)

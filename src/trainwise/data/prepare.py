@@ -57,7 +57,7 @@ def load_frames(
                 "data.source: a CSV/TSV/Parquet/JSON-lines file or a built-in dataset name",
                 "pass --data FILE (or a built-in name such as digits) or set data.source",
             )
-        if not Path(spec.source).exists() and not _looks_like_path(spec.source):
+        if not _exists(spec.source) and not _looks_like_path(spec.source):
             builtin = load_builtin(spec.source)  # an unknown name gets "did you mean"
             frame, name = builtin.frame, builtin.name
             kind = builtin.kind if kind == "auto" else kind
@@ -87,7 +87,8 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     """Clean, split, fit preprocessing on train, and tensorise every split."""
     targets = [frames.target] if isinstance(frames.target, str) else list(frames.target)
     summary: dict[str, Any] = {"dataset": frames.name, "rows_in": len(frames.frame), "cleaning": {}}
-    frame = _check_and_drop_missing_target(frames.frame, targets, summary, "training data")
+    frame = _infinite_to_missing(frames.frame, summary)
+    frame = _check_and_drop_missing_target(frame, targets, summary, "training data")
     if spec.clean.duplicates:
         before = len(frame)
         frame = frame.drop_duplicates(ignore_index=True)
@@ -164,6 +165,24 @@ def preprocessor_from_state(schema: Schema, raw: dict[str, Any]) -> Preprocessor
     return TabularPreprocessor.from_state(schema, raw)
 
 
+def _infinite_to_missing(frame: pd.DataFrame, summary: dict[str, Any]) -> pd.DataFrame:
+    """±inf (and numbers beyond float32's range) carry no usable value: count them, treat them
+    as missing, so imputation or the missing-target rule handles them."""
+    numeric = frame.select_dtypes(include="number").columns
+    if len(numeric) == 0:
+        return frame
+    values = frame[numeric].astype(float)
+    beyond = ~(values.abs() < 1e38) & values.notna()
+    if not beyond.to_numpy().any():
+        return frame
+    summary["cleaning"]["infinite_values_set_missing"] = {
+        str(c): int(n) for c, n in beyond.sum().items() if n
+    }
+    frame = frame.copy()
+    frame[numeric] = values.mask(beyond)
+    return frame
+
+
 def _check_and_drop_missing_target(
     frame: pd.DataFrame, targets: list[str], summary: dict[str, Any], what: str
 ) -> pd.DataFrame:
@@ -221,6 +240,13 @@ def _describe(
                 "train.class_weight=balanced and watch balanced_accuracy"
             )
     return out
+
+
+def _exists(source: str) -> bool:
+    try:
+        return Path(source).exists()
+    except (OSError, ValueError):  # a name too long for the file system
+        return False
 
 
 def _looks_like_path(source: str) -> bool:

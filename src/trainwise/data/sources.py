@@ -17,6 +17,7 @@ import difflib
 import gzip
 import lzma
 import os
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -66,8 +67,15 @@ def read_table(
             "a file path or a pandas DataFrame",
             "pass a path such as 'data/train.csv', or wrap arrays in pd.DataFrame(...)",
         )
-    path = Path(source).expanduser()
-    _check_is_file(path)
+    try:
+        path = Path(source).expanduser()
+        _check_is_file(path)
+    except (OSError, RuntimeError) as exc:  # a name too long; ~user with no such user
+        raise DataError(
+            f"cannot open {str(source)[:120]!r}: {getattr(exc, 'strerror', None) or exc}",
+            "a path to an existing data file",
+            "check the path",
+        ) from None
     kind = _resolve_format(path, fmt)
     if header is not None and kind not in ("csv", "tsv", "txt"):
         raise DataError(f"header= was given for {kind} file '{path}'", "csv, tsv or txt", "drop it")
@@ -89,7 +97,16 @@ def read_table(
             f"a UTF-8 encoded {kind} file",
             "re-save it as UTF-8 (spreadsheets: 'CSV UTF-8'), or name its format with data.format",
         ) from None
-    except (ValueError, OSError, EOFError, csv.Error, pa.ArrowException) as exc:
+    except (
+        ValueError,
+        TypeError,
+        OSError,
+        EOFError,
+        csv.Error,
+        zlib.error,
+        lzma.LZMAError,
+        pa.ArrowException,
+    ) as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         reason = reason.removeprefix("Error tokenizing data. C error: ")
         raise DataError(

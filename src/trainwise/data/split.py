@@ -37,9 +37,11 @@ def split_rows(
     all_rows = np.arange(n)
     notes: list[str] = []
     if group_on is not None:
-        rest, test = _group_split(all_rows, group_on.to_numpy(), test_f, seed)
+        # rows without a group value form one group of their own
+        groups = group_on.astype("string").fillna("<missing>").to_numpy(dtype=str)
+        rest, test = _group_split(all_rows, groups, test_f, seed)
         rest_val = val_f / (train_f + val_f)
-        sub_train, sub_val = _group_split(rest, group_on.to_numpy()[rest], rest_val, seed + 1)
+        sub_train, sub_val = _group_split(rest, groups[rest], rest_val, seed + 1)
         return SplitIndices(np.sort(sub_train), np.sort(sub_val), np.sort(test))
     labels = stratify_on.to_numpy() if stratify_on is not None else None
     rest, test, note = _split(all_rows, labels, test_f, seed)

@@ -22,6 +22,7 @@ from trainwise.spec.model import CleanSpec
 
 MISSING = "__missing__"
 TEXT_MAX_FEATURES = 256
+FLOAT32_MAX = 1e38
 
 
 @dataclass(frozen=True)
@@ -218,11 +219,12 @@ class TabularPreprocessor:
 
 def to_numeric(series: pd.Series) -> pd.Series:
     """Numbers as float64; text that is not a number becomes missing."""
-    if pd.api.types.is_bool_dtype(series):
-        return series.astype(float)
-    if pd.api.types.is_numeric_dtype(series):
-        return series.astype(float)
-    return pd.to_numeric(series.astype("string").str.strip(), errors="coerce").astype(float)
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        values = series.astype(float)
+    else:
+        values = pd.to_numeric(series.astype("string").str.strip(), errors="coerce").astype(float)
+    # beyond float32's range (inf, 1e39) a value cannot reach the network: treat it as missing
+    return values.where(values.abs() < FLOAT32_MAX)
 
 
 def _as_category(series: pd.Series, fill: str) -> pd.Series:
@@ -231,12 +233,21 @@ def _as_category(series: pd.Series, fill: str) -> pd.Series:
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
         values = series.astype(float)
         observed = values.dropna()
-        if len(observed) and bool((observed % 1 == 0).all()):
+        exact = len(observed) and bool(observed.abs().max() < 2**53)  # ints a float holds exactly
+        if exact and bool((observed % 1 == 0).all()):
             series = values.astype("Int64")
     return series.astype("string").str.strip().fillna(fill).astype(str)
 
 
 def _scaling(x: np.ndarray, how: str) -> tuple[float, float]:
+    with np.errstate(over="ignore", invalid="ignore"):
+        center, scale = _center_and_scale(x, how)
+    if not (np.isfinite(center) and np.isfinite(scale)):
+        return 0.0, 1.0
+    return center, scale if scale > 1e-12 else 1.0
+
+
+def _center_and_scale(x: np.ndarray, how: str) -> tuple[float, float]:
     if how == "standard":
         center, scale = float(x.mean()), float(x.std())
     elif how == "minmax":
@@ -246,4 +257,4 @@ def _scaling(x: np.ndarray, how: str) -> tuple[float, float]:
         center, scale = float(med), float(q3 - q1)
     else:
         center, scale = 0.0, 1.0
-    return center, scale if scale > 1e-12 else 1.0
+    return center, scale

@@ -139,6 +139,7 @@ def classification_metrics(
         # sklearn warns when a predicted class never occurs in y_true: that class's recall is
         # undefined and left out of the average, which is the definition we want.
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        warnings.filterwarnings("ignore", message="A single label was found")
         out["balanced_accuracy"] = float(skm.balanced_accuracy_score(y_true, y_pred))
     for name in ("precision", "recall", "f1"):
         fn = getattr(skm, f"{name}_score")

@@ -8,6 +8,7 @@ valid name. YAML is always read with the safe loader: a spec never executes code
 from __future__ import annotations
 
 import difflib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +29,15 @@ def load_spec(path: str | Path, overrides: list[str] | None = None) -> Spec:
 
 def read_yaml(path: str | Path) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
+    if not is_existing_file(path):
         raise SpecError(
             f"spec file {str(path)!r} does not exist",
             "a YAML file with sections data, model, train, evaluate, output",
             "check the path, or run `trainwise spec --show` for a template",
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise SpecError(
             f"spec file {str(path)!r} is not valid YAML ({reason})",
@@ -72,8 +73,8 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
                 "write the dotted field name, '=', then the value",
             )
         try:
-            value = yaml.safe_load(text) if text.strip() else None
-        except yaml.YAMLError:
+            value = parse_yaml(text) if text.strip() else None
+        except ValueError:
             value = text
         if isinstance(value, float) is False and isinstance(value, str):
             value = _maybe_number(value)
@@ -142,7 +143,9 @@ def spec_error_from(exc: ValidationError) -> SpecError:
             fix = f"did you mean {close[0]!r}?"
     elif kind == "value_error":
         expected = str(ctx.get("error", first["msg"]))
-    return SpecError(f"spec field {field!r} has invalid value {value!r}{more}", expected, fix)
+    return SpecError(
+        f"spec field {field!r} has invalid value {short_repr(value)}{more}", expected, fix
+    )
 
 
 def _allowed_fields(path: list[str]) -> list[str]:
@@ -219,6 +222,42 @@ def _merge(into: dict[str, Any], new: dict[str, Any]) -> None:
             _merge(into[key], value)
         else:
             into[key] = value
+
+
+def parse_yaml(text: str) -> Any:
+    """Safe YAML that fails only with ValueError.
+
+    PyYAML's own constructors raise IndexError, KeyError or AttributeError on some tags and
+    dates (`!!int`, `2001-13-45`), deep nesting exhausts the recursion limit, and an anchor that
+    contains itself builds a cyclic object; all of these are the user's text, not our bug.
+    """
+    try:
+        value = yaml.safe_load(text)
+        json.dumps(value, default=str)  # rejects self-referencing anchors (cycles)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc).splitlines()[0] if str(exc) else "invalid YAML") from None
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
+        raise ValueError(f"cannot read a value ({type(exc).__name__}: {exc})"[:200]) from None
+    return value
+
+
+def short_repr(value: Any, limit: int = 80) -> str:
+    """A value for an error message: never huge, never itself an error."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4,300 digits
+        return "<a number too long to print>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def is_existing_file(path: str | Path) -> bool:
+    """Path.is_file() without raising for names too long for the file system."""
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _deep_copy(raw: dict[str, Any]) -> dict[str, Any]:
