@@ -158,7 +158,16 @@ def run(
             (augment(inputs, state.epoch, start + i), y) for i, (inputs, y) in enumerate(stream)
         )
 
-    train_loop(state, batches, validate, callbacks=cbs)
+    try:
+        train_loop(state, batches, validate, callbacks=cbs)
+    except torch.OutOfMemoryError:
+        smaller = max(1, spec.train.batch_size // 2)
+        raise TrainingFailed(
+            f"the {device.type} ran out of memory at batch size {spec.train.batch_size}",
+            "a batch (and model) that fit in the device's memory",
+            f"retry with train.batch_size={smaller} (or a smaller model, or "
+            "train.precision=bf16 to halve activation memory)",
+        ) from None
     if state.stop_reason and state.stop_reason.startswith("interrupted by "):
         where_to = str(folder.path) if folder is not None else ""
         how = (

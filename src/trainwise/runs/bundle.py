@@ -16,9 +16,9 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from trainwise.data.prepare import preprocessor_from_state
 from trainwise.data.schema import Schema
 from trainwise.data.target import TargetEncoder
-from trainwise.data.prepare import preprocessor_from_state
 from trainwise.errors import RunError
 from trainwise.evaluate.predict import Predictor
 from trainwise.models.build import build_model

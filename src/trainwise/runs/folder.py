@@ -94,8 +94,17 @@ class RunFolder:
     def _write(self, name: str, text: str) -> None:
         target = self.path / name
         tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, target)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, target)
+        except OSError as exc:  # disk full, folder made read-only, quota
+            tmp.unlink(missing_ok=True)
+            raise RunError(
+                f"cannot write {target} ({exc.strerror or exc})",
+                "free space and write permission in the run folder",
+                "free disk space or fix the permissions; checkpoints written so far are intact "
+                f"and `trainwise fit --resume {self.path}` continues from them",
+            ) from None
 
 
 class HistoryWriter(Callback):

@@ -131,7 +131,7 @@ class ModelSpec(Section):
     """Width of categorical embeddings; default grows with the number of categories."""
     channels: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
     """cnn1d: channels of each stage; each stage after the first halves the length."""
-    blocks: int = Field(2, ge=1)
+    blocks: int = Field(1, ge=1)
     """cnn1d: residual blocks per stage."""
 
     @field_validator("hidden")
