@@ -437,3 +437,14 @@ def test_help_exits_0(command: list[str], capsys):
     if not command:
         for name in ("fit", "evaluate", "predict", "spec"):
             assert name in out
+
+
+def test_overrides_may_follow_options(capsys: pytest.CaptureFixture[str]):
+    from trainwise.cli import main
+
+    assert main(["spec", "--show", "train.lr=0.25", "model.hidden=[8]"]) == 0
+    shown = capsys.readouterr().out
+    assert "lr: 0.25" in shown and "- 8" in shown
+    with pytest.raises(SystemExit) as exit_info:
+        main(["spec", "--show", "--no-such-flag"])
+    assert exit_info.value.code == 2

@@ -82,7 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # overrides may also follow options (`fit spec.yaml --quiet train.lr=0.01`)
+    if (
+        extra
+        and args.command in {"fit", "spec"}
+        and all("=" in item and not item.startswith("-") for item in extra)
+    ):
+        args.overrides = [*args.overrides, *extra]
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return COMMANDS[args.command](args)
     except TrainwiseError as err:
