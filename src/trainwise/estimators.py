@@ -105,8 +105,9 @@ class Classifier(ClassifierMixin, _TrainwiseEstimator):
 
     def predict(self, X: Any) -> np.ndarray:
         labels = super().predict(X)
-        lookup = {str(c): c for c in self.classes_}
-        return np.asarray([lookup[str(v)] for v in labels], dtype=self.classes_.dtype)
+        as_text = self.classes_.astype(str)  # labels come back as the training values' text
+        position = np.searchsorted(as_text[np.argsort(as_text)], np.asarray(labels).astype(str))
+        return self.classes_[np.argsort(as_text)[position]]
 
     def predict_proba(self, X: Any) -> np.ndarray:
         return self.result_.predict_proba(_frame(X))

@@ -22,8 +22,8 @@ from trainwise.data.augment import build_augment
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
 from trainwise.errors import Interrupted, ModelError, SpecError, TrainingFailed
-from trainwise.evaluate.metrics import GREATER_IS_BETTER, compute_metrics, primary_metric
-from trainwise.evaluate.predict import Predictor, raw_outputs, validation_fn
+from trainwise.evaluate.metrics import GREATER_IS_BETTER, primary_metric
+from trainwise.evaluate.predict import Predictor, raw_outputs, split_metrics, validation_fn
 from trainwise.models.build import build_model, model_config
 from trainwise.models.heads import Head, head_for
 from trainwise.runs.bundle import head_config, save_bundle
@@ -334,14 +334,8 @@ def _check_shapes(net: nn.Module, data: PreparedData, head: Head) -> None:
 
 def _score_split(predictor: Predictor, data: PreparedData, head: Head) -> dict[str, Any]:
     assert data.validation is not None
-    decoded = head.decode(raw_outputs(predictor.model, data.validation)).cpu().double().numpy()
-    y = data.validation.y.cpu().numpy()
-    task = data.schema.task
-    if task == "regression":
-        y, decoded = data.target.decode_regression(y), data.target.decode_regression(decoded)
-    else:
-        y = y.astype("int64")
-    return compute_metrics(task, y, decoded, predictor.classes)
+    out = raw_outputs(predictor.model, data.validation)
+    return split_metrics(head, out, data.validation, data.target, predictor.classes)
 
 
 def _provenance(spec: Spec, state: TrainState, device: torch.device) -> dict[str, Any]:

@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from trainwise.data.builtin import load_builtin
-from trainwise.data.prepared import PreparedData, TensorSplit
+from trainwise.data.prepared import PreparedData, TensorSplit, tensorise
 from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sequence import SequencePreprocessor
 from trainwise.data.sources import read_table
@@ -131,28 +130,22 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     ).fit(train)
     target = TargetEncoder(schema).fit(train)
 
-    def tensorise(rows: pd.DataFrame) -> TensorSplit | None:
-        if len(rows) == 0:
-            return None
-        features = pre.transform(rows)
-        y = target.encode(rows)
-        return TensorSplit(
-            torch.from_numpy(features.dense), torch.from_numpy(features.codes), torch.from_numpy(y)
-        )
+    def split_tensors(rows: pd.DataFrame) -> TensorSplit | None:
+        return tensorise(pre, target, rows) if len(rows) else None
 
     described = _describe(schema, pre, train, val, test, indices.notes)
     described["cleaning"] = summary["cleaning"] | described["cleaning"]
     summary.update(described)
     summary["kind"] = frames.kind
-    train_split = tensorise(train)
+    train_split = split_tensors(train)
     assert train_split is not None  # split_rows guarantees training rows
     return PreparedData(
         schema=schema,
         preprocessor=pre,
         target=target,
         train=train_split,
-        validation=tensorise(val),
-        test=tensorise(test),
+        validation=split_tensors(val),
+        test=split_tensors(test),
         test_rows=test if len(test) else None,
         summary=summary,
     )

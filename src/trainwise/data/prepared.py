@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -86,10 +85,16 @@ class PreparedData:
             test=move(self.test),
         )
 
-    def tensors(self, frame: pd.DataFrame, with_target: bool = True) -> TensorSplit:
-        """Raw rows → tensors with the fitted preprocessing (used for new data too)."""
-        features = self.preprocessor.transform(frame)
-        y = self.target.encode(frame) if with_target else np.zeros(len(frame), np.float32)
-        return TensorSplit(
-            torch.from_numpy(features.dense), torch.from_numpy(features.codes), torch.from_numpy(y)
-        )
+    def tensors(self, frame: pd.DataFrame) -> TensorSplit:
+        """Labelled raw rows → tensors with the fitted preprocessing (new data too)."""
+        return tensorise(self.preprocessor, self.target, frame)
+
+
+def tensorise(pre: Preprocessor, target: TargetEncoder, rows: pd.DataFrame) -> TensorSplit:
+    """Labelled raw rows → inputs and encoded targets as CPU tensors."""
+    features = pre.transform(rows)
+    return TensorSplit(
+        torch.from_numpy(features.dense),
+        torch.from_numpy(features.codes),
+        torch.from_numpy(target.encode(rows)),
+    )

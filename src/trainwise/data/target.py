@@ -43,7 +43,11 @@ class TargetEncoder:
     def codes(self, values: pd.Series) -> np.ndarray:
         classes = list(self.schema.classes)
         lookup = {_key(c): i for i, c in enumerate(classes)}
-        keys = [_key(v) for v in values.tolist()]
+        # key each distinct value once, not each row: targets have few classes and many rows
+        _, first, inverse = np.unique(
+            values.astype(str).to_numpy(), return_index=True, return_inverse=True
+        )
+        keys = [_key(v) for v in values.iloc[first].tolist()]
         unknown = sorted({k for k in keys if k not in lookup})
         if unknown:
             raise DataError(
@@ -52,7 +56,7 @@ class TargetEncoder:
                 f"classes from training: {', '.join(map(str, classes))}",
                 "remove those rows or retrain with them",
             )
-        return np.asarray([lookup[k] for k in keys], dtype=np.int64)
+        return np.asarray([lookup[k] for k in keys], dtype=np.int64)[inverse]
 
     def decode_regression(self, z: np.ndarray) -> np.ndarray:
         return z * np.asarray(self.std_) + np.asarray(self.mean_)

@@ -79,10 +79,7 @@ def validation_fn(
             f"val_{name}": v for name, v in zip(cheap, numbers[1:], strict=True)
         }
         if full:
-            decoded = head.decode(out).cpu().double().numpy()
-            metrics = compute_metrics(
-                task, _truth(split, target, task), _to_metric_space(decoded, target, task), classes
-            )
+            metrics = split_metrics(head, out, split, target, classes)
             logs |= {f"val_{k}": v for k, v in metrics.items() if isinstance(v, float)}
         return logs
 
@@ -102,6 +99,16 @@ def _device_metrics(
     err = (out - y.reshape(out.shape)) * scale  # in the target's own units
     per_output_rmse = err.pow(2).mean(dim=0).sqrt()
     return [per_output_rmse.mean().reshape(1), err.abs().mean().reshape(1)]
+
+
+def split_metrics(
+    head: Head, out: torch.Tensor, split: TensorSplit, target: TargetEncoder, classes: list[str]
+) -> dict[str, Any]:
+    """Every metric of the task for a tensorised split, in the target's own units."""
+    decoded = head.decode(out).cpu().double().numpy()
+    task = head.task
+    truth = _truth(split, target, task)
+    return compute_metrics(task, truth, _to_metric_space(decoded, target, task), classes)
 
 
 def _truth(split: TensorSplit, target: TargetEncoder, task: str) -> np.ndarray:
@@ -154,9 +161,9 @@ class Predictor:
             return pd.concat([labels, probs], axis=1)
         proba = np.column_stack([1 - out, out]) if task == "binary" else out
         classes = list(self.schema.classes)
-        result = pd.DataFrame({"prediction": [classes[i] for i in proba.argmax(axis=1)]})
-        if task == "binary":  # the same threshold as the metrics: P(class 1) >= 0.5
-            result["prediction"] = [classes[int(p >= 0.5)] for p in out]
+        # the same rule as the metrics: argmax, and P(class 1) >= 0.5 for binary
+        index = (out >= 0.5).astype(int) if task == "binary" else proba.argmax(axis=1)
+        result = pd.DataFrame({"prediction": np.asarray(classes, dtype=object)[index]})
         for j, cls in enumerate(classes):
             result[f"proba_{cls}"] = proba[:, j]
         return result

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -120,7 +119,3 @@ def head_config(
         "loss": loss,
         "label_smoothing": label_smoothing,
     }
-
-
-def torch_state(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu() for k, v in model.state_dict().items()}
