@@ -16,16 +16,21 @@ import torch
 
 from trainwise.data.schema import Schema
 from trainwise.data.target import TargetEncoder
-from trainwise.data.transforms import Preprocessor
+from trainwise.data.transforms import Features, Preprocessor
 
 
 @dataclass(frozen=True)
 class TensorSplit:
-    """Inputs and targets of one split, as tensors on one device."""
+    """Inputs and targets of one split, as tensors on one device.
+
+    The model is called as `model(dense, codes, *extra)`, with `codes` left out when there are
+    no embedded categoricals; `dense` may have any shape (n, ...).
+    """
 
     dense: torch.Tensor
     codes: torch.Tensor
     y: torch.Tensor
+    extra: tuple[torch.Tensor, ...] = ()
 
     def __len__(self) -> int:
         return int(self.y.shape[0])
@@ -33,12 +38,16 @@ class TensorSplit:
     def inputs(self, index: torch.Tensor | slice | None = None) -> tuple[torch.Tensor, ...]:
         """Model inputs: (dense,) or (dense, codes) when there are embedded categoricals."""
         sel = slice(None) if index is None else index
-        if self.codes.shape[1]:
-            return self.dense[sel], self.codes[sel]
-        return (self.dense[sel],)
+        codes = (self.codes[sel],) if self.codes.shape[1] else ()
+        return (self.dense[sel], *codes, *(t[sel] for t in self.extra))
 
     def to(self, device: torch.device) -> TensorSplit:
-        return TensorSplit(self.dense.to(device), self.codes.to(device), self.y.to(device))
+        return TensorSplit(
+            self.dense.to(device),
+            self.codes.to(device),
+            self.y.to(device),
+            tuple(t.to(device) for t in self.extra),
+        )
 
     def batches(
         self, batch_size: int, generator: torch.Generator | None = None, start_batch: int = 0
@@ -74,7 +83,13 @@ class PreparedData:
 
     @property
     def n_features(self) -> int:
+        """Width of the dense input: features of a table, channels of an image or signal."""
         return int(self.train.dense.shape[1])
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one row's dense input, e.g. (d,) or (c, h, w)."""
+        return tuple(int(n) for n in self.train.dense.shape[1:])
 
     def to(self, device: torch.device) -> PreparedData:
         move = lambda s: s.to(device) if s is not None else None  # noqa: E731
@@ -92,9 +107,14 @@ class PreparedData:
 
 def tensorise(pre: Preprocessor, target: TargetEncoder, rows: pd.DataFrame) -> TensorSplit:
     """Labelled raw rows → inputs and encoded targets as CPU tensors."""
-    features = pre.transform(rows)
+    return features_to_split(pre.transform(rows), torch.from_numpy(target.encode(rows)))
+
+
+def features_to_split(features: Features, y: torch.Tensor) -> TensorSplit:
+    """Preprocessed arrays → a TensorSplit (CPU tensors sharing the arrays' memory)."""
     return TensorSplit(
         torch.from_numpy(features.dense),
         torch.from_numpy(features.codes),
-        torch.from_numpy(target.encode(rows)),
+        y,
+        tuple(torch.from_numpy(a) for a in features.extra),
     )

@@ -27,10 +27,16 @@ FLOAT32_MAX = 1e38
 
 @dataclass(frozen=True)
 class Features:
-    """Model inputs for a set of rows: dense floats and categorical codes for embeddings."""
+    """Model inputs for a set of rows: dense floats and categorical codes for embeddings.
 
-    dense: np.ndarray  # (n, d) float32
+    `dense` is (n, d) for tables and may carry more axes for other kinds: (n, c, h, w) images,
+    (n, c, t) signals. `extra` holds further per-row inputs (e.g. token ids and their mask),
+    passed to the model after `dense` and `codes` in this order.
+    """
+
+    dense: np.ndarray  # (n, ...) float32
     codes: np.ndarray  # (n, k) int64; 0 means unseen or rare
+    extra: tuple[np.ndarray, ...] = ()
 
 
 class Preprocessor(Protocol):

@@ -17,7 +17,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from trainwise.data.prepared import TensorSplit
+from trainwise.data.prepared import TensorSplit, features_to_split
 from trainwise.data.schema import Schema
 from trainwise.data.target import TargetEncoder
 from trainwise.data.transforms import Preprocessor
@@ -140,11 +140,7 @@ class Predictor:
         """Probabilities (classification) or predictions in original units (regression)."""
         features = self.preprocessor.transform(frame)
         device = next(self.model.parameters()).device
-        split = TensorSplit(
-            torch.from_numpy(features.dense).to(device),
-            torch.from_numpy(features.codes).to(device),
-            torch.zeros(len(frame), device=device),
-        )
+        split = features_to_split(features, torch.zeros(len(frame))).to(device)
         decoded = self.head.decode(raw_outputs(self.model, split)).cpu().numpy().astype(np.float64)
         return _to_metric_space(decoded, self.target, self.schema.task)
 
