@@ -1,0 +1,1 @@
+"""Monitoring and reporting: TensorBoard events and the self-contained HTML run report."""

@@ -1,0 +1,1 @@
+"""Hyperparameter search, cross-validation and AutoML on top of the pipeline."""
