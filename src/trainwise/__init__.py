@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "fit": "trainwise.api",
     "load": "trainwise.api",
+    "tune": "trainwise.api",
     "Result": "trainwise.api",
     "Classifier": "trainwise.estimators",
     "Regressor": "trainwise.estimators",
@@ -48,10 +49,11 @@ __all__ = [
     "__version__",
     "fit",
     "load",
+    "tune",
 ]
 
 if TYPE_CHECKING:
-    from trainwise.api import Result, fit, load
+    from trainwise.api import Result, fit, load, tune
     from trainwise.errors import (
         DataError,
         Interrupted,

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from trainwise.data.prepare import frame_from_arrays
+from trainwise.data.prepare import frame_from_arrays, load_frames
 from trainwise.data.sources import read_table
 from trainwise.errors import DataError, RunError, SpecError
 from trainwise.evaluate.predict import Predictor
@@ -26,6 +26,8 @@ from trainwise.runs.folder import RunFolder
 from trainwise.spec.io import read_yaml, spec_from_kwargs
 from trainwise.spec.model import Spec
 from trainwise.train.callbacks import Callback
+from trainwise.tune.automl import run_auto
+from trainwise.tune.search import SearchResult, search
 
 DataLike = str | Path | pd.DataFrame | np.ndarray | tuple[Any, Any]
 
@@ -117,13 +119,20 @@ def fit(
     callbacks: Iterable[Callback] = (),
     resume: str | Path | None = None,
     log: Any = None,
+    auto: bool = False,
+    time_budget: float | None = None,
     **overrides: Any,
 ) -> Result:
     """Train, validate and test a network; returns a `Result`.
 
+    `auto=True` chooses the model and tunes it within `time_budget` seconds first (see
+    docs/tuning.md); the result's `search` holds the study's outcome.
+
     >>> result = fit("iris", epochs=5, progress=False, save=False)  # doctest: +SKIP
     >>> result.metrics["test"]["accuracy"]  # doctest: +SKIP
     """
+    if auto:
+        return _auto_fit(data, target, validation, test, spec, time_budget, log, overrides)
     base: dict[str, Any] = {}
     if resume is not None:  # the interrupted run's own spec; only display may change
         folder = RunFolder.reopen(resume)
@@ -180,6 +189,87 @@ def fit(
         outcome.spec,
         outcome.summary,
     )
+
+
+def tune(
+    data: DataLike | None = None,
+    target: str | list[str] | None = None,
+    *,
+    validation: DataLike | None = None,
+    test: DataLike | None = None,
+    spec: str | Path | Spec | dict[str, Any] | None = None,
+    storage: str | None = None,
+    workers: int | None = None,
+    log: Any = None,
+    **overrides: Any,
+) -> SearchResult:
+    """Search `tune.space` (see docs/tuning.md); returns the best values and spec.
+
+    >>> space = {"train.lr": "loguniform(1e-4, 1e-2)", "model.hidden": [[64], [128, 64]]}
+    >>> found = tune("wine", tune={"space": space, "trials": 8})  # doctest: +SKIP
+    >>> found.best_params, found.best_spec.train.lr  # doctest: +SKIP
+    """
+    resolved, frames = _resolve_for_search(data, target, validation, test, spec, overrides)
+    return search(
+        resolved,
+        run,
+        frames,
+        storage=storage,
+        workers=workers,
+        log=log or (print if resolved.output.progress else _silent),
+    )
+
+
+def _auto_fit(
+    data: DataLike | None,
+    target: str | list[str] | None,
+    validation: DataLike | None,
+    test: DataLike | None,
+    spec: str | Path | Spec | dict[str, Any] | None,
+    time_budget: float | None,
+    log: Any,
+    overrides: dict[str, Any],
+) -> Result:
+    resolved, frames = _resolve_for_search(data, target, validation, test, spec, overrides)
+    outcome = run_auto(
+        resolved, run, frames, time_budget, log or (print if resolved.output.progress else _silent)
+    )
+    final = outcome.run
+    result = Result(
+        final.predictor, final.metrics, final.history, final.path, final.spec, final.summary
+    )
+    result.search = outcome.search  # type: ignore[attr-defined]
+    result.best_spec_path = outcome.spec_path  # type: ignore[attr-defined]
+    return result
+
+
+def _resolve_for_search(
+    data: DataLike | None,
+    target: str | list[str] | None,
+    validation: DataLike | None,
+    test: DataLike | None,
+    spec: str | Path | Spec | dict[str, Any] | None,
+    overrides: dict[str, Any],
+) -> tuple[Spec, Any]:
+    """The spec and the raw frames a search trains on, loaded once."""
+    base: dict[str, Any] = {}
+    if isinstance(spec, Spec):
+        base = spec.model_dump()
+    elif isinstance(spec, dict):
+        base = spec
+    elif spec is not None:
+        base = read_yaml(spec)
+    frame, source = _training_frame(data)
+    if target is not None:
+        overrides["target"] = target
+    elif isinstance(data, tuple) and frame is not None and "data" not in overrides:
+        overrides["target"] = _array_target_names(frame)
+    if source is not None:
+        overrides["source"] = source
+    resolved = spec_from_kwargs(base, **overrides)
+    val_frame, _ = _training_frame(validation) if validation is not None else (None, None)
+    test_frame, _ = _training_frame(test) if test is not None else (None, None)
+    return resolved, load_frames(resolved.data, frame, val_frame, test_frame)
 
 
 def load(path: str | Path, model: nn.Module | None = None) -> Result:

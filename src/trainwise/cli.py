@@ -20,6 +20,9 @@ EPILOG = """examples:
   trainwise evaluate runs/digits --data more_rows.csv
   trainwise predict runs/digits --data new_rows.csv --out predictions.csv
   trainwise spec --show
+  trainwise fit --data wine --auto --time-budget 120
+  trainwise tune spec.yaml --workers 2
+  trainwise tune --show runs/tune-wine
 """
 
 
@@ -50,6 +53,38 @@ def build_parser() -> argparse.ArgumentParser:
         "--resume",
         metavar="RUN",
         help="continue an interrupted run from its last checkpoint (its own spec is used)",
+    )
+    p.add_argument(
+        "--auto",
+        action="store_true",
+        help="choose and tune the model within --time-budget, refit the best, test once",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=float,
+        metavar="SECONDS",
+        help="wall-clock budget of --auto (default: tune.timeout, else 600)",
+    )
+
+    p = sub.add_parser(
+        "tune",
+        help="search hyperparameters (the spec's tune section)",
+        description="Run or resume an Optuna study over the spec's tune.space; "
+        "--show prints a study's trials.",
+    )
+    p.add_argument("spec", nargs="?", help="YAML spec file with a tune section")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. tune.trials=50")
+    p.add_argument("--data", help="data file or built-in name")
+    p.add_argument("--target", help="target column")
+    p.add_argument("--trials", type=int, help="finished trials the study should hold")
+    p.add_argument("--timeout", type=float, metavar="SECONDS", help="wall-clock budget")
+    p.add_argument("--workers", type=int, help="local worker processes")
+    p.add_argument("--storage", metavar="URL", help="Optuna storage URL of a shared study")
+    p.add_argument("--study", metavar="NAME", help="study name (default: the dataset's)")
+    p.add_argument("--strategy", help="tpe, random, grid, cmaes or gp")
+    p.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    p.add_argument(
+        "--show", metavar="STUDY", help="print a study: its folder, .db file, or name (+--storage)"
     )
 
     p = sub.add_parser(
@@ -87,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     # overrides may also follow options (`fit spec.yaml --quiet train.lr=0.01`)
     if (
         extra
-        and args.command in {"fit", "spec"}
+        and args.command in {"fit", "spec", "tune"}
         and all("=" in item and not item.startswith("-") for item in extra)
     ):
         args.overrides = [*args.overrides, *extra]
@@ -133,6 +168,7 @@ def _fit(args: argparse.Namespace) -> int:
             args.task,
             args.validation,
             args.test,
+            args.auto,
         ]
         if any(v for v in given):
             raise SpecError(
@@ -144,6 +180,14 @@ def _fit(args: argparse.Namespace) -> int:
         fit(resume=args.resume, progress=not args.quiet, log=print)
         return 0
 
+    if args.time_budget is not None and not args.auto:
+        raise SpecError("--time-budget is given without --auto", "--auto --time-budget SECONDS")
+    if args.time_budget is not None and not args.time_budget > 0:
+        raise SpecError(
+            f"--time-budget is {args.time_budget:g}",
+            "a positive number of seconds",
+            "pass e.g. --time-budget 120",
+        )
     raw, overrides = _spec_and_overrides(args)
     flags = {
         "data.source": args.data,
@@ -166,7 +210,72 @@ def _fit(args: argparse.Namespace) -> int:
         if value is not None:
             section, field = key.split(".")
             raw[section][field] = value
+    if args.auto:
+        fit(spec=raw, log=print, auto=True, time_budget=args.time_budget)
+        return 0
     fit(spec=raw, log=print)  # --quiet hides progress; the results are still printed
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from trainwise.api import tune
+    from trainwise.spec.io import apply_overrides
+
+    if args.show:
+        return _show(args)
+    for name in ("trials", "workers", "timeout"):
+        value = getattr(args, name)
+        if value is not None and not value > 0:
+            raise SpecError(
+                f"--{name} is {value:g}", f"a positive --{name}", f"pass --{name} 1 or more"
+            )
+    raw, overrides = _spec_and_overrides(args)
+    flags = {
+        "data.source": args.data,
+        "data.target": args.target,
+        "tune.trials": args.trials,
+        "tune.timeout": args.timeout,
+        "tune.workers": args.workers,
+        "tune.study": args.study,
+        "tune.strategy": args.strategy,
+    }
+    extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
+    raw = apply_overrides(raw, [*extra, *overrides])
+    for key in ("data.source", "data.target", "tune.study"):  # CLI strings stay strings
+        value = flags[key]
+        if value is not None:
+            section, field = key.split(".")
+            raw[section][field] = value
+    raw.setdefault("output", {})["progress"] = False  # trials are summarised one line each
+    found = tune(spec=raw, storage=args.storage, log=(lambda *_: None) if args.quiet else print)
+    print(f"best {found.plan.metric} = {found.best_value:.4f}")
+    for key, value in found.best_params.items():
+        print(f"  {key} = {value}")
+    print(f"study folder: {found.plan.folder}  (best spec: {found.files['best_spec']})")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    from trainwise.tune.results import show
+    from trainwise.tune.study import load_existing
+
+    where = Path(args.show)
+    name = args.study
+    if args.storage:
+        url, name = args.storage, name or args.show
+    elif where.is_dir() and (where / "study.db").is_file():
+        url = f"sqlite:///{(where / 'study.db').as_posix()}"
+    elif where.is_file():
+        url = f"sqlite:///{where.as_posix()}"
+    elif (Path("runs") / f"tune-{args.show}" / "study.db").is_file():
+        url = f"sqlite:///{(Path('runs') / f'tune-{args.show}' / 'study.db').as_posix()}"
+    else:
+        raise DataError(
+            f"no study at {args.show!r}",
+            "a study folder (holding study.db), a .db file, or a study name with --storage URL",
+            "pass the folder `trainwise tune` printed, e.g. runs/tune-wine",
+        )
+    print(show(load_existing(url, name)))
     return 0
 
 
@@ -218,7 +327,13 @@ def _spec(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "spec": _spec}
+COMMANDS = {
+    "fit": _fit,
+    "tune": _tune,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "spec": _spec,
+}
 
 
 if __name__ == "__main__":

@@ -143,6 +143,8 @@ def spec_error_from(exc: ValidationError) -> SpecError:
             fix = f"did you mean {close[0]!r}?"
     elif kind == "value_error":
         expected = str(ctx.get("error", first["msg"]))
+        if not loc or loc[0] == "tune":  # a check across fields: its own words say it best
+            return SpecError(f"{expected}{more}", "", "fix the spec's tune section")
     return SpecError(
         f"spec field {field!r} has invalid value {short_repr(value)}{more}", expected, fix
     )

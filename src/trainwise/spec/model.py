@@ -8,9 +8,11 @@ which is what makes a run reproducible. Unknown keys are rejected, never ignored
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from trainwise.spec.space import parse_space
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
 ColumnKind = Literal["numeric", "categorical", "boolean", "text", "identifier", "constant"]
@@ -231,6 +233,14 @@ class TrainSpec(Section):
 class EvaluateSpec(Section):
     test: bool = True
     """Evaluate the test split once, at the end."""
+    cv: int | None = Field(None, ge=2)
+    """K-fold cross-validation on the training + validation rows (the test split stays apart):
+    every fitted statistic is re-fitted inside each fold; reports mean ± std of each metric and,
+    when tuning, makes the mean the objective (steadier than one split on small data)."""
+    cv_folds: Literal["auto", "stratified", "grouped", "time_series", "plain"] = "auto"
+    """How folds are drawn; `auto`: grouped when `data.split.group` is set, stratified for
+    classification, plain shuffled K-fold otherwise. `time_series`: each fold trains on the
+    rows before it (rows in file order)."""
 
 
 class OutputSpec(Section):
@@ -244,6 +254,43 @@ class OutputSpec(Section):
     """Show live progress; false for quiet mode."""
 
 
+class TuneSpec(Section):
+    """Hyperparameter search (`trainwise tune`, `trainwise fit --auto`); `fit` ignores it."""
+
+    space: dict[str, Any] = Field(default_factory=dict)
+    """Spec fields to search, by dotted path: `loguniform(1e-5, 1e-1)`, `uniform(0, 0.5)`,
+    `int(1, 4)`, `choice([...])` or a plain list; `{dist: ..., when: {model.name: cnn1d}}` samples
+    a field only when an earlier one has that value. See docs/tuning.md."""
+    strategy: Literal["tpe", "random", "grid", "cmaes", "gp"] = "tpe"
+    """Search strategy: Optuna's TPE (Bayesian), random, grid (every combination once), CMA-ES
+    or a Gaussian process (continuous spaces)."""
+    pruner: Literal["median", "hyperband", "none"] = "median"
+    """Stop hopeless trials early from their per-epoch validation scores (per fold under CV)."""
+    trials: int = Field(20, ge=1)
+    """Finished trials the study should hold (counted across workers and resumed sessions)."""
+    timeout: float | None = Field(None, gt=0)
+    """Wall-clock budget in seconds for this session; no trial starts that would not fit."""
+    metric: str | None = None
+    """Validation metric to optimise; default: accuracy (classification), rmse (regression)."""
+    study: str | None = None
+    """Study name; default: the dataset's name. Re-running the same study resumes it."""
+    storage: str | None = None
+    """Optuna storage URL (e.g. postgresql://user@host/db) for a study shared by machines;
+    default: an SQLite file in `<output.root>/tune-<study>/study.db`."""
+    workers: int = Field(1, ge=1)
+    """Local worker processes that run trials in parallel."""
+    seed: int | None = None
+    """Seed of the sampler; defaults to `train.seed`."""
+    startup_trials: int = Field(5, ge=0)
+    """Random trials before TPE/GP model the space, and trials before the pruner may prune."""
+
+    @field_validator("space")
+    @classmethod
+    def _valid_grammar(cls, space: dict[str, Any]) -> dict[str, Any]:
+        parse_space(space)
+        return space
+
+
 class Spec(Section):
     """A complete run: data → model → training → evaluation → output."""
 
@@ -252,3 +299,76 @@ class Spec(Section):
     train: TrainSpec = Field(default_factory=TrainSpec)
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)
+    tune: TuneSpec = Field(default_factory=TuneSpec)
+
+    @model_validator(mode="after")
+    def _space_fits_the_spec(self) -> Spec:
+        """Every searched path is a spec field and every value the space can yield is valid
+        for it; a condition names a field and a value that can occur."""
+        if not self.tune.space:
+            return self
+        dists = parse_space(self.tune.space)
+        base = self.model_dump(exclude={"tune"})
+        searched = {d.path for d in dists}
+        for dist in dists:
+            _check_path(dist.path)
+            for cond, allowed in dist.when:
+                _check_path(cond)
+                if cond not in searched and _get(base, cond) not in allowed:
+                    raise ValueError(
+                        f"tune.space[{dist.path!r}] is sampled only when {cond} is one of "
+                        f"{list(allowed)}, but {cond} is fixed at {_get(base, cond)!r}"
+                    )
+            for value in dist.boundary_values():
+                trial = _with(base, dist.path, value)
+                try:
+                    Spec.model_validate(trial)
+                except ValidationError as exc:
+                    first = exc.errors()[0]
+                    raise ValueError(
+                        f"tune.space[{dist.path!r}] can yield {value!r}, which {dist.path} "
+                        f"does not accept ({first['msg']})"
+                    ) from None
+        return self
+
+
+def _check_path(path: str) -> None:
+    model: type[BaseModel] = Spec
+    parts = path.split(".")
+    for i, part in enumerate(parts):
+        info = model.model_fields.get(part)
+        if info is None or part == "tune":
+            import difflib
+
+            options = [f for f in model.model_fields if f != "tune"]
+            close = difflib.get_close_matches(part, options, n=1, cutoff=0.5)
+            hint = f"; did you mean {'.'.join([*parts[:i], close[0]])!r}?" if close else ""
+            raise ValueError(f"tune.space names an unknown field {path!r}{hint}")
+        annotation = info.annotation
+        nested = isinstance(annotation, type) and issubclass(annotation, BaseModel)
+        if i < len(parts) - 1 and not nested:
+            raise ValueError(
+                f"tune.space names {path!r}, but {'.'.join(parts[: i + 1])} is a value"
+            )
+        if i == len(parts) - 1 and nested:
+            raise ValueError(f"tune.space names {path!r}, a section; name one of its fields")
+        if nested:
+            model = annotation  # type: ignore[assignment]
+
+
+def _get(raw: dict[str, Any], path: str) -> Any:
+    node: Any = raw
+    for part in path.split("."):
+        node = node[part]
+    return node
+
+
+def _with(raw: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    parts = path.split(".")
+    out = dict(raw)
+    node = out
+    for part in parts[:-1]:
+        node[part] = dict(node[part])
+        node = node[part]
+    node[parts[-1]] = value
+    return out

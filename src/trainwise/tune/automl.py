@@ -1,0 +1,173 @@
+"""`trainwise fit --auto`: choose the model family and size from the data, tune within a time
+budget, refit the best spec on training + validation rows, and test once.
+
+The space follows the data's kind and size (an MLP for tables; a 1-D CNN or an MLP for
+sequences), the defaults are always the first trial (so the search never ends below them on its
+objective), small data (under `CV_BELOW` development rows) is scored by 5-fold cross-validation,
+and the budget keeps room for the final refit, which itself stops at the deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from trainwise.data.prepare import Frames
+from trainwise.spec.io import dump_yaml, parse_spec
+from trainwise.spec.model import Spec
+from trainwise.tune.cv import development_rows
+from trainwise.tune.pruning import TrialReporter
+from trainwise.tune.search import SearchResult, search
+
+CV_BELOW = 1000  # development rows under which trials are scored by 5-fold CV
+CV_FOLDS = 5
+DEFAULT_BUDGET_S = 600.0
+
+
+@dataclass
+class AutoResult:
+    """The final run (refitted best spec, tested once) and the search behind it."""
+
+    run: Any
+    search: SearchResult
+    spec_path: Path
+
+
+def auto_space(kind: str, rows: int) -> dict[str, Any]:
+    """The search space for a data kind and size: family, width/depth, and the optimiser and
+    regularisation fields that matter most for small networks."""
+    small = rows < 2000
+    widths = (
+        [[64], [128], [256], [128, 64], [256, 128], [512, 256]]
+        if small
+        else [[128], [256, 128], [512, 256], [512, 256, 128], [1024, 512]]
+    )
+    space: dict[str, Any] = {}
+    if kind == "sequence":
+        space["model.name"] = ["cnn1d", "mlp"]
+        space["model.channels"] = {
+            "choice": [[32, 64], [32, 64, 128], [64, 128, 256]],
+            "when": {"model.name": "cnn1d"},
+        }
+        space["model.blocks"] = {"dist": "int(1, 2)", "when": {"model.name": "cnn1d"}}
+        space["model.hidden"] = {"choice": widths, "when": {"model.name": "mlp"}}
+    else:
+        space["model.hidden"] = widths
+    space.update(
+        {
+            "train.lr": "loguniform(1e-4, 1e-2)",
+            "train.weight_decay": "loguniform(1e-6, 1e-2)",
+            "model.dropout": "uniform(0.0, 0.5)",
+            "train.batch_size": [16, 32, 64, 128] if small else [64, 128, 256, 512],
+            "model.activation": ["relu", "gelu", "silu"],
+        }
+    )
+    return space
+
+
+def auto_spec(spec: Spec, frames: Frames) -> Spec:
+    """The user's spec with an automatic `tune` section (a user-given space wins)."""
+    dev = development_rows(spec, frames)
+    raw = spec.model_dump(mode="json")
+    tune = raw["tune"]
+    if not spec.tune.space:
+        tune["space"] = auto_space(frames.kind, len(dev.frame))
+        if frames.kind == "sequence":
+            raw["model"]["name"] = "cnn1d"  # the default family: the first trial
+    tune["trials"] = spec.tune.trials if "trials" in spec.tune.model_fields_set else 10_000
+    if tune["study"] is None:
+        tune["study"] = f"auto-{frames.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if spec.evaluate.cv is None and len(dev.frame) < CV_BELOW:
+        raw["evaluate"]["cv"] = CV_FOLDS
+    es = raw["train"]["early_stopping"]
+    if "early_stopping" not in spec.train.model_fields_set:
+        es["patience"] = 15  # trials are many and short; a finished search refits anyway
+    return parse_spec(raw)
+
+
+def refit_spec(best: Spec, epochs: int) -> Spec:
+    """The best spec trained on training + validation rows for the epochs its trials kept
+    (scaled by 10% for the larger set): no validation rows remain, so no early stopping."""
+    raw = best.model_dump(mode="json")
+    split = raw["data"]["split"]
+    if split["test"] > 0:
+        split.update(train=round(1.0 - split["test"], 10), validation=0.0)
+    raw["train"]["epochs"] = max(1, round(epochs * 1.1))
+    raw["train"]["early_stopping"]["enabled"] = False
+    if raw["train"]["schedule"]["name"] == "plateau":
+        raw["train"]["schedule"]["name"] = "cosine"  # no validation loss to watch
+    raw["evaluate"].update(cv=None, test=True)
+    return parse_spec(raw)
+
+
+def run_auto(
+    spec: Spec,
+    run_fn: Callable[..., Any],
+    frames: Frames,
+    budget: float | None,
+    log: Callable[[str], None] = print,
+) -> AutoResult:
+    """Search within `budget` seconds, refit the best, test once; writes best_spec.yaml into
+    the run folder and the study folder."""
+    started = time.time()
+    budget = budget or spec.tune.timeout or DEFAULT_BUDGET_S
+    tuned = auto_spec(spec, frames)
+    k = tuned.evaluate.cv
+    log(
+        f"auto: {frames.kind} data, searching {len(tuned.tune.space)} fields for {budget:.0f} s"
+        + (f" ({k}-fold cross-validation)" if k else " (validation split)")
+    )
+    found = search(
+        tuned,
+        run_fn,
+        frames,
+        timeout=budget,
+        reserve=(1.5 / k) if k else 1.0,  # a refit costs about one fold (or one trial)
+        log=log,
+    )
+    epochs = int(found.best_attrs.get("best_epoch") or tuned.train.epochs)
+    final = refit_spec(found.best_spec, epochs)
+    deadline = started + budget
+    log(f"auto: refitting the best spec on training + validation rows for {final.train.epochs} "
+        f"epochs ({max(0.0, deadline - time.time()):.0f} s left)")  # fmt: skip
+    clock = TrialReporter(None, "", deadline=deadline)
+    dev = development_rows(final, frames)
+    run = run_fn(
+        _pinned(final, frames),
+        frame=dev.frame,  # training + validation rows
+        validation=None,
+        test=dev.test,  # the same rows every trial kept apart
+        callbacks=[clock],
+        log=log,
+    )
+    text = dump_yaml(_rerunnable(final))
+    path = Path(found.plan.folder) / "best_spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    if run.path is not None:
+        (Path(run.path) / "best_spec.yaml").write_text(text, encoding="utf-8")
+        path = Path(run.path) / "best_spec.yaml"
+    log(f"auto: best spec written to {path} (edit it and run `trainwise fit {path}`)")
+    return AutoResult(run, found, path)
+
+
+def _pinned(spec: Spec, frames: Frames) -> Spec:
+    """The refit gets the rows passed in: their kind, target and task stay what they were, and
+    the run folder keeps the dataset's name."""
+    raw = spec.model_dump(mode="json")
+    raw["data"].update(
+        kind=frames.kind, target=frames.target, task=frames.task, validation=None, test=None
+    )
+    if raw["output"]["dir"] is None and raw["output"]["save"]:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        raw["output"]["dir"] = str(Path(raw["output"]["root"]) / f"{frames.name}-auto-{stamp}")
+    return parse_spec(raw)
+
+
+def _rerunnable(spec: Spec) -> Spec:
+    raw = spec.model_dump(mode="json")
+    raw["output"]["dir"] = None
+    raw["tune"]["study"] = None
+    return parse_spec(raw)
