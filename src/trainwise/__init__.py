@@ -18,7 +18,6 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "fit": "trainwise.api",
     "load": "trainwise.api",
-    "tune": "trainwise.api",
     "Result": "trainwise.api",
     "Classifier": "trainwise.estimators",
     "Regressor": "trainwise.estimators",
@@ -69,6 +68,8 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "tune":  # the package, callable as the function (see trainwise/tune/__init__.py)
+        return importlib.import_module("trainwise.tune")
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value

@@ -23,8 +23,8 @@ from trainwise.evaluate.metrics import GREATER_IS_BETTER, primary_metric
 from trainwise.spec.model import Spec
 from trainwise.tune.space import SearchSpace
 
-HEARTBEAT_S = 5
-GRACE_S = 20
+HEARTBEAT_S = 2
+GRACE_S = 10
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 SKIPPED = "skipped"  # user attribute of a trial claimed after the budget was already full
 
