@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -26,8 +26,9 @@ from trainwise.runs.folder import RunFolder
 from trainwise.spec.io import read_yaml, spec_from_kwargs
 from trainwise.spec.model import Spec
 from trainwise.train.callbacks import Callback
-from trainwise.tune.automl import run_auto
-from trainwise.tune.search import SearchResult, search
+
+if TYPE_CHECKING:
+    from trainwise.tune.search import SearchResult
 
 DataLike = str | Path | pd.DataFrame | np.ndarray | tuple[Any, Any]
 
@@ -209,6 +210,8 @@ def tune(
     >>> found = tune("wine", tune={"space": space, "trials": 8})  # doctest: +SKIP
     >>> found.best_params, found.best_spec.train.lr  # doctest: +SKIP
     """
+    from trainwise.tune.search import search  # Optuna loads only when tuning
+
     resolved, frames = _resolve_for_search(data, target, validation, test, spec, overrides)
     return search(
         resolved,
@@ -230,6 +233,8 @@ def _auto_fit(
     log: Any,
     overrides: dict[str, Any],
 ) -> Result:
+    from trainwise.tune.automl import run_auto  # Optuna loads only when tuning
+
     resolved, frames = _resolve_for_search(data, target, validation, test, spec, overrides)
     outcome = run_auto(
         resolved, run, frames, time_budget, log or (print if resolved.output.progress else _silent)

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from trainwise.spec.space import parse_space
+from trainwise.spec.space import flatten_space, parse_space
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
 ColumnKind = Literal["numeric", "categorical", "boolean", "text", "identifier", "constant"]
@@ -283,6 +283,11 @@ class TuneSpec(Section):
     """Seed of the sampler; defaults to `train.seed`."""
     startup_trials: int = Field(5, ge=0)
     """Random trials before TPE/GP model the space, and trials before the pruner may prune."""
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _flat_paths(cls, space: Any) -> Any:
+        return flatten_space(space)
 
     @field_validator("space")
     @classmethod

@@ -122,6 +122,22 @@ def parse_entry(path: str, value: Any) -> Dist:
     return Dist(path, kind, float(low), float(high), log, step, (), when)
 
 
+def flatten_space(space: Any) -> Any:
+    """Nested YAML (`train: {lr: ...}`) and dotted overrides (`tune.space.train.lr=...`) both
+    mean the path `train.lr`; a mapping is a path segment unless it is an entry (dist, choice,
+    when)."""
+    if not isinstance(space, dict):
+        return space
+    flat: dict[str, Any] = {}
+    for key, value in space.items():
+        if isinstance(value, dict) and value and not set(value) & {"dist", "choice", "when"}:
+            for sub, entry in flatten_space(value).items():
+                flat[f"{key}.{sub}"] = entry
+        else:
+            flat[str(key)] = value
+    return flat
+
+
 def parse_space(space: dict[str, Any]) -> list[Dist]:
     """Every entry, in order; a `when` must name a field sampled earlier or a fixed spec field
     (checked against the spec by the caller), and a searched field may not also be a condition

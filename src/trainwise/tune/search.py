@@ -76,6 +76,7 @@ def search(
         run_fn=run_fn,
         deadline=started + timeout if timeout else None,
         reserve=reserve,
+        shared=bool(storage or spec.tune.storage),
     )
     n = workers or spec.tune.workers
     try:

@@ -91,6 +91,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     is wrong or the server cannot be reached."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    url = _with_installed_driver(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # N local workers wait for the write lock
@@ -208,6 +209,17 @@ def counts(study: optuna.Study) -> dict[str, int]:
         if SKIPPED not in t.user_attrs:
             out[t.state.name] += 1
     return out
+
+
+def _with_installed_driver(url: str) -> str:
+    """SQLAlchemy reads `postgresql://` as psycopg 3; use psycopg2 when only it is installed."""
+    if not url.startswith("postgresql://"):
+        return url
+    import importlib.util
+
+    if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+        return "postgresql+psycopg2://" + url.removeprefix("postgresql://")
+    return url
 
 
 def _redact(url: str) -> str:

@@ -8,6 +8,8 @@ deadline stops training at its next epoch end and reports its best epoch.
 
 from __future__ import annotations
 
+import os
+import socket
 import statistics
 import time
 from collections.abc import Callable
@@ -45,7 +47,8 @@ class Job:
     dev: Development | None  # set when the objective is cross-validated
     run_fn: Callable[..., Any]
     deadline: float | None
-    reserve: float = 0.0  # seconds (in typical trials) kept free after the search (refit)
+    reserve: float = 0.0  # typical trials' time kept free after the search (for the refit)
+    shared: bool = False  # the storage was named: workers on other machines may join
 
 
 def run_worker(job: Job, worker: int = 0, log: Callable[[str], None] = print) -> None:
@@ -54,8 +57,10 @@ def run_worker(job: Job, worker: int = 0, log: Callable[[str], None] = print) ->
     space = SearchSpace.from_spec(base)
     study = create_or_load(plan, space)
     # a seed of its own per worker and per session: two workers (or a resumed session) must not
-    # replay the same random draws, yet a rerun of the same state draws the same values
-    study.sampler = make_sampler(plan, space, plan.seed + 7919 * worker + len(study.trials))
+    # replay the same random draws, yet a rerun of the same state draws the same values; in a
+    # shared study, processes on other machines also count as worker 0, so the pid tells them apart
+    seed = plan.seed + 7919 * worker + len(study.trials) + (os.getpid() if job.shared else 0)
+    study.sampler = make_sampler(plan, space, seed % 2**31)
     current: dict[str, int] = {}
     objective = _objective(job, base, space, study, current)
     failures = 0
@@ -92,9 +97,10 @@ def _objective(
 
     def objective(trial: optuna.Trial) -> float:
         current["number"] = trial.number
-        if _claimed_before(study, trial.number) >= plan.trials:
+        if _claimed_before(study, trial.number) >= plan.trials or _enqueued_twice(study, trial):
             trial.set_user_attr(SKIPPED, True)
             raise _BudgetFull
+        trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
         values = space.sample(trial, base)
         spec = apply(base, values)
         try:
@@ -189,6 +195,22 @@ def _claimed_before(study: optuna.Study, number: int) -> int:
         1
         for t in study.get_trials(deepcopy=False, states=live)
         if t.number < number and SKIPPED not in t.user_attrs
+    )
+
+
+def _enqueued_twice(study: optuna.Study, trial: optuna.Trial) -> bool:
+    """Two workers that start a shared study together may both queue the defaults; the second
+    copy is skipped, so no trial runs twice."""
+    trials = study.get_trials(deepcopy=False)
+    fixed = trials[trial.number].system_attrs.get("fixed_params")
+    if not fixed:
+        return False
+    return any(
+        t.number < trial.number
+        and t.system_attrs.get("fixed_params") == fixed
+        and SKIPPED not in t.user_attrs
+        and t.state != TrialState.FAIL
+        for t in trials
     )
 
 
