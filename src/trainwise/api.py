@@ -172,6 +172,10 @@ def fit(
     resolved = spec_from_kwargs(base, **overrides)
     val_frame, _ = _training_frame(validation) if validation is not None else (None, None)
     test_frame, _ = _training_frame(test) if test is not None else (None, None)
+    log = log or (print if resolved.output.progress else _silent)
+    cv = None
+    if resolved.evaluate.cv and resume is None and model is None:
+        cv = _cross_validated(resolved, frame, val_frame, test_frame, log)
     outcome = run(
         resolved,
         frame,
@@ -179,9 +183,13 @@ def fit(
         test_frame,
         model=model,
         callbacks=callbacks,
-        log=log or (print if resolved.output.progress else _silent),
+        log=log,
         resume=resume,
     )
+    if cv is not None:
+        outcome.metrics["cv"] = cv
+        if outcome.path is not None:
+            (Path(outcome.path) / "cv.json").write_text(json.dumps(cv, indent=2) + "\n")
     return Result(
         outcome.predictor,
         outcome.metrics,
@@ -221,6 +229,27 @@ def tune(
         workers=workers,
         log=log or (print if resolved.output.progress else _silent),
     )
+
+
+def _cross_validated(
+    spec: Spec,
+    frame: pd.DataFrame | None,
+    validation: pd.DataFrame | None,
+    test: pd.DataFrame | None,
+    log: Any,
+) -> dict[str, Any]:
+    """`evaluate.cv: K`: K runs on the development rows before the final run; mean ± std."""
+    from trainwise.tune.cv import cross_validate, development_rows
+
+    dev = development_rows(spec, load_frames(spec.data, frame, validation, test))
+    result = cross_validate(run, spec, dev)
+    mean, std = result.mean, result.std
+    shown = [k for k in ("accuracy", "f1_macro", "roc_auc", "rmse", "mae", "r2") if k in mean]
+    log(
+        f"cross-validation ({len(result.folds)} folds): "
+        + "  ".join(f"{k}={mean[k]:.4f} ± {std[k]:.4f}" for k in shown)
+    )
+    return result.summary()
 
 
 def _auto_fit(

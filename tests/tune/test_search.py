@@ -162,3 +162,23 @@ def test_a_cross_validated_study_records_mean_and_std(tmp_path):
     assert found.best_attrs["cv_folds"] == 3
     assert found.best_value == pytest.approx(found.best_attrs["cv_mean"]["accuracy"])
     assert "score_std" in pd.read_csv(Path(found.plan.folder) / "trials.csv").columns
+
+
+def test_fit_with_cv_reports_mean_and_std_per_metric(tmp_path):
+    lines: list[str] = []
+    result = trainwise.fit(
+        binary_frame(),
+        "y",
+        evaluate={"cv": 3},
+        output={"root": str(tmp_path)},
+        log=lines.append,
+        **FAST,
+    )
+    cv = result.metrics["cv"]
+    assert cv["folds"] == 3 and len(cv["per_fold"]) == 3
+    assert cv["mean"]["accuracy"] == pytest.approx(np.mean([f["accuracy"] for f in cv["per_fold"]]))
+    assert cv["std"]["accuracy"] == pytest.approx(
+        np.std([f["accuracy"] for f in cv["per_fold"]], ddof=1)
+    )
+    assert any(line.startswith("cross-validation (3 folds): accuracy=") for line in lines)
+    assert json.loads((result.path / "cv.json").read_text())["folds"] == 3
