@@ -167,3 +167,15 @@ def test_a_killed_study_resumes_with_every_completed_trial(tmp_path):
     # the trial that was running when the process died is failed, then run again
     assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.trials)
     assert isinstance(study, optuna.Study)
+
+
+def test_local_workers_finish_the_trials_between_them(tmp_path):
+    cwd = write_workdir(tmp_path, "local")
+    proc = tune_process(cwd, "--workers", "2")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    study = load_existing(f"sqlite:///{(cwd / 'runs/tune-local/study.db').as_posix()}", "local")
+    done = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(done) == N_TRIALS
+    assert len({tuple(sorted(t.params.items())) for t in done}) == N_TRIALS
+    assert len({t.user_attrs["worker"] for t in done}) == 2
