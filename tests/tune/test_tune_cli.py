@@ -44,6 +44,11 @@ def workdir(tmp_path: Path, binary_csv: Path) -> Path:
             ["cannot open the study storage", "postgresql://nobody@127.0.0.1:9/none"],
         ),
         (["tune", "--show", "no-such-study"], ["no study at 'no-such-study'"]),
+        (["tune", "spec.yaml", "tune.metric=r2"], ["not a validation metric of a binary task"]),
+        (
+            ["tune", "spec.yaml", "data.split.validation=0", "data.split.train=0.9"],
+            ["tuning needs validation rows"],
+        ),
         (["fit", "--data", "f.csv", "--target", "y", "--auto", "--time-budget", "0"], ["budget"]),
     ],
 )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -19,7 +20,7 @@ import optuna
 from optuna.trial import TrialState
 
 from trainwise.data.prepare import Frames
-from trainwise.errors import Interrupted, TrainingFailed
+from trainwise.errors import Interrupted, SpecError, TrainingFailed, TrainwiseError
 from trainwise.spec.io import dump_yaml
 from trainwise.spec.model import Spec
 from trainwise.tune.cv import Development, development_rows
@@ -59,6 +60,12 @@ def search(
     space = SearchSpace.from_spec(spec)
     dev = development_rows(spec, frames)
     plan = make_plan(spec, dev.task, frames.name, storage)
+    if not spec.evaluate.cv and frames.validation is None and spec.data.split.validation == 0:
+        raise SpecError(
+            "tuning needs validation rows to score trials, and data.split.validation is 0",
+            "data.split.validation > 0, a validation file, or evaluate.cv=K",
+            "set data.split.validation=0.2 or evaluate.cv=5",
+        )
     if spec.tune.strategy == "grid" and "trials" not in spec.tune.model_fields_set:
         plan = _replace(plan, trials=space.grid_size())  # the whole grid, once
     study = create_or_load(plan, space)  # fails here, once, on a bad URL or another space
@@ -122,7 +129,11 @@ def _worker_main(job: Job, worker: int, threads: int) -> None:
     import torch
 
     torch.set_num_threads(threads)
-    run_worker(job, worker, lambda line: print(f"[worker {worker}] {line}", flush=True))
+    try:
+        run_worker(job, worker, lambda line: print(f"[worker {worker}] {line}", flush=True))
+    except TrainwiseError as err:  # one line, like the command itself; the parent goes on
+        print(f"trainwise: error: [worker {worker}] {err.message}", file=sys.stderr, flush=True)
+        sys.exit(2)
 
 
 def _finish(

@@ -56,14 +56,26 @@ class StudyPlan:
         return f"val_{self.metric}"
 
 
+# The validation metrics a run reports for each task: what `tune.metric` may name.
+TASK_METRICS = {
+    "binary": ("accuracy", "balanced_accuracy", "precision", "recall", "f1", "precision_macro",
+               "recall_macro", "f1_macro", "roc_auc", "log_loss"),
+    "multiclass": ("accuracy", "balanced_accuracy", "precision_macro", "recall_macro",
+                   "f1_macro", "roc_auc", "log_loss"),
+    "regression": ("rmse", "mse", "mae", "r2"),
+    "multilabel": ("subset_accuracy", "f1_micro", "f1_macro", "hamming_loss", "roc_auc_macro"),
+}  # fmt: skip
+
+
 def make_plan(spec: Spec, task: str, dataset: str, storage: str | None = None) -> StudyPlan:
     """Resolve the tune section: study name, storage URL, metric and its direction."""
     t = spec.tune
     metric = (t.metric or primary_metric(task)).removeprefix("val_")
-    if metric not in GREATER_IS_BETTER or metric == "loss":
-        options = ", ".join(sorted(m for m in GREATER_IS_BETTER if m != "loss"))
+    allowed = TASK_METRICS.get(task, ())
+    if metric not in allowed or metric not in GREATER_IS_BETTER:
+        options = ", ".join(allowed)
         raise SpecError(
-            f"tune.metric {t.metric!r} is not a metric trainwise computes",
+            f"tune.metric {t.metric!r} is not a validation metric of a {task} task",
             f"one of {options}",
             f"set tune.metric={primary_metric(task)}",
         )
