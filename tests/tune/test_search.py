@@ -182,3 +182,20 @@ def test_fit_with_cv_reports_mean_and_std_per_metric(tmp_path):
     )
     assert any(line.startswith("cross-validation (3 folds): accuracy=") for line in lines)
     assert json.loads((result.path / "cv.json").read_text())["folds"] == 3
+
+
+@pytest.mark.parametrize("strategy", ["tpe", "random", "cmaes", "gp"])
+@pytest.mark.parametrize("pruner", ["median", "hyperband"])
+def test_every_strategy_and_pruner_runs_a_study(tmp_path, strategy, pruner):
+    if pruner == "hyperband" and strategy != "tpe":
+        pytest.skip("one pruner pairing per strategy keeps the run short")
+    space = {"train.lr": "loguniform(1e-3, 1e-1)", "model.hidden": [[4], [8]]}
+    found = tune(
+        tmp_path,
+        binary_frame(n=80),
+        "y",
+        {"space": space, "trials": 3, "strategy": strategy, "pruner": pruner, "startup_trials": 1},
+        epochs=2,
+    )
+    assert found.counts["COMPLETE"] + found.counts["PRUNED"] == 3
+    assert 1e-3 <= found.best_spec.train.lr <= 1e-1

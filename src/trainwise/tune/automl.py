@@ -9,9 +9,10 @@ and the budget keeps room for the final refit, which itself stops at the deadlin
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,14 @@ from trainwise.spec.io import dump_yaml, parse_spec
 from trainwise.spec.model import Spec
 from trainwise.tune.cv import development_rows
 from trainwise.tune.pruning import TrialReporter
-from trainwise.tune.search import SearchResult, search
+from trainwise.tune.search import BASELINE, SearchResult, search
+from trainwise.tune.space import apply, decode_params
+from trainwise.tune.study import load_existing
 
 CV_BELOW = 1000  # development rows under which trials are scored by 5-fold CV
 CV_FOLDS = 5
 DEFAULT_BUDGET_S = 600.0
+PROPORTIONS = {"accuracy", "balanced_accuracy", "subset_accuracy"}  # binomial standard error
 
 
 @dataclass
@@ -78,6 +82,8 @@ def auto_spec(spec: Spec, frames: Frames) -> Spec:
         if frames.kind == "sequence":
             raw["model"]["name"] = "cnn1d"  # the default family: the first trial
     tune["trials"] = spec.tune.trials if "trials" in spec.tune.model_fields_set else 10_000
+    if "startup_trials" not in spec.tune.model_fields_set:
+        tune["startup_trials"] = 2  # a budget of minutes holds few trials: model and prune early
     if tune["study"] is None:
         tune["study"] = f"auto-{frames.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if spec.evaluate.cv is None and len(dev.frame) < CV_BELOW:
@@ -128,6 +134,7 @@ def run_auto(
         reserve=(1.5 / k) if k else 1.0,  # a refit costs about one fold (or one trial)
         log=log,
     )
+    found = _one_standard_error(found, tuned, log)
     epochs = int(found.best_attrs.get("best_epoch") or tuned.train.epochs)
     final = refit_spec(found.best_spec, epochs)
     deadline = started + budget
@@ -164,6 +171,43 @@ def _pinned(spec: Spec, frames: Frames) -> Spec:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         raw["output"]["dir"] = str(Path(raw["output"]["root"]) / f"{frames.name}-auto-{stamp}")
     return parse_spec(raw)
+
+
+def _one_standard_error(found: SearchResult, spec: Spec, log: Callable[[str], None]) -> Any:
+    """Keep the defaults unless the best trial beats them by more than one standard error of
+    its score (the 1-SE rule): with a budget of minutes a search holds few trials, and the best
+    of a few noisy validation scores is often a lucky draw, not a better spec."""
+    study = load_existing(found.plan.storage, found.plan.name)
+    base = [t for t in study.trials if t.user_attrs.get(BASELINE) and t.value is not None]
+    if not base or base[0].number == study.best_trial.number:
+        return found
+    baseline, best = base[0], study.best_trial
+    se = _standard_error(best, found.plan.metric)
+    if abs(best.value - baseline.value) > se:
+        return found
+    log(
+        f"auto: trial {best.number} ({found.plan.metric}={best.value:.4f}) is within one "
+        f"standard error ({se:.4f}) of the defaults ({baseline.value:.4f}): keeping the defaults"
+    )
+    return replace(
+        found,
+        best_value=float(baseline.value),
+        best_params=decode_params(baseline.params),
+        best_spec=apply(spec, decode_params(baseline.params)),
+        best_attrs=dict(baseline.user_attrs),
+    )
+
+
+def _standard_error(trial: Any, metric: str) -> float:
+    """Of the mean over folds (std / sqrt(K)); for a proportion on one validation split,
+    sqrt(p (1 - p) / n); 0 when unknown (the best trial is then taken as it is)."""
+    attrs = trial.user_attrs
+    if attrs.get("cv_std") and metric in attrs["cv_std"]:
+        return float(attrs["cv_std"][metric]) / math.sqrt(attrs.get("cv_folds", 1))
+    n = attrs.get("validation_rows")
+    if n and metric in PROPORTIONS and 0.0 <= trial.value <= 1.0:
+        return math.sqrt(trial.value * (1 - trial.value) / n)
+    return 0.0
 
 
 def _rerunnable(spec: Spec) -> Spec:

@@ -29,6 +29,8 @@ from trainwise.tune.space import SearchSpace, apply, decode_params, encode
 from trainwise.tune.study import StudyPlan, counts, create_or_load, make_plan
 from trainwise.tune.worker import Job, run_worker
 
+BASELINE = "baseline"  # user attribute of the trial that runs the spec's own values
+
 
 @dataclass
 class SearchResult:
@@ -192,7 +194,7 @@ def _enqueue_base(study: optuna.Study, spec: Spec, space: SearchSpace) -> None:
         elif isinstance(node, int | float) and dist.low <= node <= dist.high:
             params[dist.path] = node
     if params:
-        study.enqueue_trial(params, skip_if_exists=True)
+        study.enqueue_trial(params, user_attrs={BASELINE: True}, skip_if_exists=True)
 
 
 def _replace(plan: StudyPlan, **changes: Any) -> StudyPlan:

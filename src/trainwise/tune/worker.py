@@ -80,7 +80,7 @@ def run_worker(job: Job, worker: int = 0, log: Callable[[str], None] = print) ->
         trial = study.get_trials(deepcopy=False)[current["number"]]
         if trial.state == TrialState.FAIL and SKIPPED not in trial.user_attrs:
             failures += 1
-            if failures >= max(3, plan.trials) and finished == 0:
+            if failures >= min(plan.trials, 10) and finished == 0:
                 raise TrainingFailed(
                     f"every trial failed; the last: {trial.user_attrs.get('error', '?')}",
                     "a search space in which training succeeds",
@@ -146,6 +146,7 @@ def _holdout(job: Job, spec: Spec, trial: optuna.Trial) -> tuple[float, dict[str
         "epochs": run.metrics["epochs"],
         "best_epoch": kept_epoch(run.history, monitor),
         "stop_reason": run.metrics.get("stop_reason"),
+        "validation_rows": run.summary["splits"]["validation"],
         "validation": {k: v for k, v in val.items() if isinstance(v, int | float)},
     }
     return float(val[plan.metric]), info
