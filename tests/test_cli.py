@@ -405,7 +405,7 @@ def test_spec_show_prints_every_section(tmp_path: Path, run_main):
     proc = run_main("spec", "--show", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     spec = yaml.safe_load(proc.stdout)
-    assert list(spec) == ["data", "model", "train", "evaluate", "output"]
+    assert list(spec) == ["data", "model", "train", "evaluate", "output", "tune"]
     assert spec["train"]["lr"] == 1e-3
     assert spec["data"]["split"]["train"] + spec["data"]["split"]["validation"] + spec["data"][
         "split"

@@ -33,7 +33,7 @@ def test_defaults_round_trip_through_yaml_file(tmp_path: Path) -> None:
     assert loaded == spec
     # every section and every default is written out, not just the non-defaults
     raw = yaml.safe_load(path.read_text())
-    assert list(raw) == ["data", "model", "train", "evaluate", "output"]
+    assert list(raw) == ["data", "model", "train", "evaluate", "output", "tune"]
     assert raw["train"]["lr"] == pytest.approx(1e-3)
     assert raw["train"]["early_stopping"]["patience"] == 20
     assert raw["data"]["split"] == {

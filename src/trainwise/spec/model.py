@@ -279,7 +279,7 @@ class TuneSpec(Section):
     default: an SQLite file in `<output.root>/tune-<study>/study.db`."""
     workers: int = Field(1, ge=1)
     """Local worker processes that run trials in parallel."""
-    seed: int | None = None
+    sampler_seed: int | None = None
     """Seed of the sampler; defaults to `train.seed`."""
     startup_trials: int = Field(5, ge=0)
     """Random trials before TPE/GP model the space, and trials before the pruner may prune."""

@@ -92,7 +92,7 @@ def make_plan(spec: Spec, task: str, dataset: str, storage: str | None = None) -
         strategy=t.strategy,
         pruner=t.pruner,
         trials=t.trials,
-        seed=t.seed if t.seed is not None else spec.train.seed,
+        seed=t.sampler_seed if t.sampler_seed is not None else spec.train.seed,
         startup_trials=t.startup_trials,
         max_steps=steps,
     )
@@ -103,7 +103,6 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     is wrong or the server cannot be reached."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    url = _with_installed_driver(url)
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 60}  # N local workers wait for the write lock
@@ -114,7 +113,7 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # heartbeat/retry are marked experimental
             return optuna.storages.RDBStorage(
-                url,
+                _with_installed_driver(url),
                 engine_kwargs=kwargs,
                 heartbeat_interval=HEARTBEAT_S,
                 grace_period=GRACE_S,
