@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import optuna
+import pandas as pd
 import pytest
 
 from trainwise.spec.io import parse_spec
@@ -53,3 +54,34 @@ def test_one_standard_error_rule(tmp_path, best_value, keeps_defaults):
     chosen = _one_standard_error(found, spec, log=lambda *_: None)
     assert (chosen.best_spec.train.lr == pytest.approx(1e-3)) == keeps_defaults
     assert chosen.best_value == (0.90 if keeps_defaults else best_value)
+
+
+def test_auto_fit_tunes_refits_tests_once_and_writes_a_rerunnable_spec(tmp_path):
+    import time
+
+    import yaml
+
+    import trainwise
+    from conftest import binary_frame
+
+    lines: list[str] = []
+    started = time.time()
+    result = trainwise.fit(
+        binary_frame(),
+        "y",
+        auto=True,
+        time_budget=20,
+        epochs=10,
+        output={"root": str(tmp_path)},
+        log=lines.append,
+    )
+    took = time.time() - started
+    assert result.search.counts["COMPLETE"] >= 1
+    assert "accuracy" in result.metrics["test"] and "validation" not in result.metrics
+    assert any(line.startswith("auto: refitting the best spec") for line in lines)
+    spec = parse_spec(yaml.safe_load(result.best_spec_path.read_text()))
+    assert spec.data.split.validation == 0 and not spec.train.early_stopping.enabled
+    assert spec.tune.space  # the space used, for `trainwise tune best_spec.yaml`
+    assert (result.path / "tuning" / "trials.csv").is_file()
+    longest = pd.read_csv(result.path / "tuning" / "trials.csv")["seconds"].max()
+    assert took <= 20 + longest  # the budget, overrun by less than one trial

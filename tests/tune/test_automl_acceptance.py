@@ -62,3 +62,4 @@ def test_auto_matches_gradient_boosting_and_beats_the_defaults(name, tmp_path):
     assert tuned_cv[metric] >= default_cv[metric]
     assert np.isfinite(result.metrics["test"]["r2" if regression else "accuracy"])
     assert result.best_spec_path.is_file()
+    assert (result.path / "tuning" / "trials.csv").is_file()

@@ -10,6 +10,7 @@ and the budget keeps room for the final refit, which itself stops at the deadlin
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -21,6 +22,7 @@ from trainwise.spec.io import dump_yaml, parse_spec
 from trainwise.spec.model import Spec
 from trainwise.tune.cv import development_rows
 from trainwise.tune.pruning import TrialReporter
+from trainwise.tune.results import PLOTS
 from trainwise.tune.search import BASELINE, SearchResult, search
 from trainwise.tune.space import apply, decode_params
 from trainwise.tune.study import load_existing
@@ -103,7 +105,7 @@ def refit_spec(best: Spec, epochs: int) -> Spec:
         split.update(train=round(1.0 - split["test"], 10), validation=0.0)
     raw["train"]["epochs"] = max(1, round(epochs * 1.1))
     raw["train"]["early_stopping"]["enabled"] = False
-    if raw["train"]["schedule"]["name"] == "plateau":
+    if raw["train"]["schedule"]["name"] in ("plateau", "auto"):
         raw["train"]["schedule"]["name"] = "cosine"  # no validation loss to watch
     raw["evaluate"].update(cv=None, test=True)
     return parse_spec(raw)
@@ -135,7 +137,7 @@ def run_auto(
         log=log,
     )
     found = _one_standard_error(found, tuned, log)
-    epochs = int(found.best_attrs.get("best_epoch") or tuned.train.epochs)
+    epochs = int(found.best_attrs.get("best_epoch") or 100)
     final = refit_spec(found.best_spec, epochs)
     deadline = started + budget
     log(f"auto: refitting the best spec on training + validation rows for {final.train.epochs} "
@@ -156,6 +158,7 @@ def run_auto(
     if run.path is not None:
         (Path(run.path) / "best_spec.yaml").write_text(text, encoding="utf-8")
         path = Path(run.path) / "best_spec.yaml"
+        _copy_results(Path(found.plan.folder), Path(run.path) / "tuning")
     log(f"auto: best spec written to {path} (edit it and run `trainwise fit {path}`)")
     return AutoResult(run, found, path)
 
@@ -208,6 +211,14 @@ def _standard_error(trial: Any, metric: str) -> float:
     if n and metric in PROPORTIONS and 0.0 <= trial.value <= 1.0:
         return math.sqrt(trial.value * (1 - trial.value) / n)
     return 0.0
+
+
+def _copy_results(study_folder: Path, into: Path) -> None:
+    """The study's table, importances and plots beside the final run, for its report."""
+    into.mkdir(exist_ok=True)
+    for name in ("trials.csv", "trials.json", "importances.json", *PLOTS):
+        if (study_folder / name).is_file():
+            shutil.copyfile(study_folder / name, into / name)
 
 
 def _rerunnable(spec: Spec) -> Spec:

@@ -82,7 +82,8 @@ def make_plan(spec: Spec, task: str, dataset: str, storage: str | None = None) -
     name = t.study or re.sub(r"[^A-Za-z0-9_.-]", "-", dataset)
     folder = Path(spec.output.root) / f"tune-{name}"
     url = storage or t.storage or f"sqlite:///{(folder / 'study.db').as_posix()}"
-    steps = spec.evaluate.cv if spec.evaluate.cv else spec.train.epochs
+    epochs = spec.train.epochs if isinstance(spec.train.epochs, int) else 200  # `auto`: ≤ 200
+    steps = spec.evaluate.cv if spec.evaluate.cv else epochs
     return StudyPlan(
         name=name,
         storage=url,
