@@ -10,6 +10,7 @@ then queued again with the same values.
 from __future__ import annotations
 
 import re
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,24 +111,32 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     elif url.startswith("postgresql"):
         kwargs["connect_args"] = {"connect_timeout": 10}
         kwargs["pool_pre_ping"] = True
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # heartbeat/retry are marked experimental
-            return optuna.storages.RDBStorage(
-                _with_installed_driver(url),
-                engine_kwargs=kwargs,
-                heartbeat_interval=HEARTBEAT_S,
-                grace_period=GRACE_S,
-                failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
-            )
-    except Exception as exc:  # SQLAlchemy and drivers raise many kinds
-        reason = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise StorageError(
-            f"cannot open the study storage {_redact(url)} ({reason})",
-            "a reachable database URL, e.g. sqlite:///study.db or "
-            "postgresql://user:password@host:5432/dbname",
-            "check the host, port, database name and credentials, and that the server runs",
-        ) from None
+    for attempt in range(4):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # heartbeat/retry are marked experimental
+                return optuna.storages.RDBStorage(
+                    _with_installed_driver(url),
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                    failed_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=1),
+                )
+        except Exception as exc:  # SQLAlchemy and drivers raise many kinds
+            text = str(exc).strip()
+            # workers that start together on an empty database race to create its tables:
+            # the loser sees a duplicate and succeeds on the next try
+            if attempt < 3 and ("duplicate key" in text or "already exists" in text):
+                time.sleep(0.5 + attempt)
+                continue
+            reason = text.splitlines()[0][:200] if text else type(exc).__name__
+            raise StorageError(
+                f"cannot open the study storage {_redact(url)} ({reason})",
+                "a reachable database URL, e.g. sqlite:///study.db or "
+                "postgresql://user:password@host:5432/dbname",
+                "check the host, port, database name and credentials, and that the server runs",
+            ) from None
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def create_or_load(plan: StudyPlan, space: SearchSpace) -> optuna.Study:
