@@ -27,7 +27,7 @@ from trainwise.tune.search import BASELINE, SearchResult, search
 from trainwise.tune.space import apply, decode_params
 from trainwise.tune.study import load_existing
 
-CV_BELOW = 1000  # development rows under which trials are scored by 5-fold CV
+CV_BELOW = 5000  # development rows under which trials are scored by 5-fold CV
 CV_FOLDS = 5
 DEFAULT_BUDGET_S = 600.0
 PROPORTIONS = {"accuracy", "balanced_accuracy", "subset_accuracy"}  # binomial standard error
