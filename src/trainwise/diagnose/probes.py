@@ -1,0 +1,266 @@
+"""Probes: cheap measurements taken while training, kept on the device, read once per epoch.
+
+- `GradientProbe`: every `every_steps`-th batch (and the first of each epoch) the gradient norm
+  and the update-to-weight ratio ||ΔW|| / ||W|| of each parameter-owning layer, and on every
+  step whether the loss, the gradients or the weights stopped being finite (the first step and
+  layer where that happened).
+- `ActivationProbe`: on the first batch of each epoch, forward hooks on the activation modules
+  measure dead ReLU units (never positive on the batch) and saturated sigmoid/tanh units; the
+  hooks are removed as soon as that forward pass is done.
+
+Hazard: nothing here reads a tensor on the host during an epoch (no `.item()`, no `bool()`);
+the results are device tensors that `epoch_summary` reads with one `.tolist()`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwise.train.callbacks import Callback
+from trainwise.train.state import StepOutput, TrainState
+
+RELU_LIKE = (nn.ReLU, nn.ReLU6)
+SATURATING = (nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid)
+SATURATED_SHARE = 0.95  # a unit is saturated when this share of its outputs sit at a rail
+
+
+@dataclass(frozen=True)
+class LayerIndex:
+    """The parameter-owning layers of a model, in registration (≈ forward) order."""
+
+    names: list[str]
+    params: list[nn.Parameter]
+    owner: torch.Tensor  # layer index of each parameter
+    has_matrix: list[bool]  # the layer has a weight matrix or kernel (Linear, Conv, Embedding)
+    ratio_params: list[int]  # parameters the update ratio is measured on
+    embedding: list[bool]
+
+    @classmethod
+    def of(cls, model: nn.Module, device: torch.device) -> LayerIndex:
+        names, params, owner, has_matrix, embedding = [], [], [], [], []
+        for name, module in model.named_modules():
+            own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+            if not own:
+                continue
+            names.append(name or type(module).__name__)
+            has_matrix.append(any(p.ndim >= 2 for p in own))
+            embedding.append(isinstance(module, (nn.Embedding, nn.EmbeddingBag)))
+            for p in own:
+                params.append(p)
+                owner.append(len(names) - 1)
+        # the ratio of a bias that starts at zero says nothing: use matrices where a layer has one
+        ratio = [
+            i for i, p in enumerate(params) if p.ndim >= 2 or not has_matrix[owner[i]]
+        ]
+        return cls(
+            names,
+            params,
+            torch.tensor(owner, dtype=torch.long, device=device),
+            has_matrix,
+            ratio,
+            embedding,
+        )
+
+    def per_layer(self, norms: list[torch.Tensor], which: list[int]) -> torch.Tensor:
+        """Per-parameter norms → per-layer norms (square root of the summed squares)."""
+        sq = torch.stack(norms).float() ** 2
+        out = torch.zeros(len(self.names), device=sq.device)
+        return out.index_add_(0, self.owner[which], sq).sqrt()
+
+
+class GradientProbe(Callback):
+    def __init__(self, every_steps: int = 16) -> None:
+        self.every_steps = every_steps
+        self.index: LayerIndex | None = None
+        self._before: list[torch.Tensor] | None = None
+        self._reset_epoch(torch.device("cpu"), 0)
+        self.first_bad_step: torch.Tensor | None = None
+        self.first_bad_layer: torch.Tensor | None = None
+        self.first_bad_kind: torch.Tensor | None = None  # 1 weights, 2 gradients, 3 loss only
+
+    def _reset_epoch(self, device: torch.device, n: int) -> None:
+        self.grad_sum = torch.zeros(n, device=device)
+        self.ratio_sum = torch.zeros(n, device=device)
+        self.total_max = torch.zeros((), device=device)
+        self.n_grad = 0
+        self.n_ratio = 0
+
+    def on_fit_start(self, state: TrainState) -> None:
+        device = state.device
+        self.index = LayerIndex.of(state.model, device)
+        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
+        self.first_bad_layer = torch.full((), -1, dtype=torch.long, device=device)
+        self.first_bad_kind = torch.zeros((), dtype=torch.long, device=device)
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        assert self.index is not None
+        self._reset_epoch(state.device, len(self.index.names))
+
+    def _probe_now(self, state: TrainState) -> bool:
+        return state.batch_in_epoch % self.every_steps == 0
+
+    def on_after_backward(self, state: TrainState) -> None:
+        index = self.index
+        if index is None or not self._probe_now(state):
+            return
+        with torch.no_grad():
+            which = [i for i, p in enumerate(index.params) if p.grad is not None]
+            if not which:
+                return
+            grads = [index.params[i].grad for i in which]
+            layer_grad = index.per_layer(torch._foreach_norm(grads), which)
+            all_params = list(range(len(index.params)))
+            layer_weight = index.per_layer(torch._foreach_norm(index.params), all_params)
+            self.grad_sum += layer_grad
+            self.total_max = torch.maximum(self.total_max, layer_grad.norm())
+            self.n_grad += 1
+            self._note_nonfinite(state, layer_weight, layer_grad)
+            self._before = [index.params[i].detach().clone() for i in index.ratio_params]
+
+    def _note_nonfinite(
+        self, state: TrainState, layer_weight: torch.Tensor, layer_grad: torch.Tensor
+    ) -> None:
+        """Remember the first step and layer with non-finite weights (else gradients)."""
+        assert self.first_bad_step is not None and self.first_bad_layer is not None
+        assert self.first_bad_kind is not None
+        bad_w = ~torch.isfinite(layer_weight)
+        bad_g = ~torch.isfinite(layer_grad)
+        kind = torch.where(bad_w.any(), 1, torch.where(bad_g.any(), 2, 0))
+        layer = torch.where(bad_w.any(), bad_w.int().argmax(), bad_g.int().argmax())
+        new = (kind > 0) & (self.first_bad_layer < 0)
+        self.first_bad_layer = torch.where(new, layer, self.first_bad_layer)
+        self.first_bad_kind = torch.where(new, kind, self.first_bad_kind)
+        self.first_bad_step = torch.where(
+            new & (self.first_bad_step < 0), state.step + 1, self.first_bad_step
+        )
+
+    def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
+        assert self.first_bad_step is not None and self.first_bad_kind is not None
+        bad = ~torch.isfinite(out.loss) & (self.first_bad_step < 0)  # every step: 3 tiny ops
+        self.first_bad_step = torch.where(bad, state.step, self.first_bad_step)
+        self.first_bad_kind = torch.where(bad & (self.first_bad_kind == 0), 3, self.first_bad_kind)
+        if self._before is None or self.index is None:
+            return
+        with torch.no_grad():
+            index = self.index
+            now = [index.params[i].detach() for i in index.ratio_params]
+            delta = torch._foreach_sub(now, self._before)
+            moved = index.per_layer(torch._foreach_norm(delta), index.ratio_params)
+            size = index.per_layer(torch._foreach_norm(self._before), index.ratio_params)
+            self.ratio_sum += moved / size.clamp(min=1e-12)
+            self.n_ratio += 1
+        self._before = None
+
+    def epoch_summary(self) -> dict[str, Any]:
+        """Epoch means per layer, the largest total gradient norm, the first non-finite event.
+        The one host sync of this probe per epoch."""
+        assert self.index is not None and self.first_bad_step is not None
+        assert self.first_bad_layer is not None and self.first_bad_kind is not None
+        n = len(self.index.names)
+        packed = torch.cat(
+            [
+                self.grad_sum / max(self.n_grad, 1),
+                self.ratio_sum / max(self.n_ratio, 1),
+                self.total_max.reshape(1),
+                torch.stack([self.first_bad_step, self.first_bad_layer, self.first_bad_kind])
+                .float()
+                .to(self.grad_sum.device),
+            ]
+        ).tolist()
+        step, layer, kind = (int(v) for v in packed[2 * n + 1 :])
+        return {
+            "grad_norm": packed[:n] if self.n_grad else [],
+            "update_ratio": packed[n : 2 * n] if self.n_ratio else [],
+            "grad_norm_max": packed[2 * n] if self.n_grad else None,
+            "first_nonfinite": {
+                "step": step,
+                "layer": self.index.names[layer] if layer >= 0 else None,
+                "kind": {1: "weights", 2: "gradients", 3: "loss"}.get(kind),
+            }
+            if step >= 0
+            else None,
+        }
+
+    def reset_nonfinite(self) -> None:
+        """After a rollback the next fault is a new one."""
+        for t in (self.first_bad_step, self.first_bad_layer):
+            assert t is not None
+            t.fill_(-1)
+        assert self.first_bad_kind is not None
+        self.first_bad_kind.fill_(0)
+
+
+class ActivationProbe(Callback):
+    """Dead and saturated units, measured on the first training batch of each epoch."""
+
+    def __init__(self) -> None:
+        self._handles: list[Any] = []
+        self._stats: list[tuple[str, str, str | None, torch.Tensor]] = []
+        self._last_weighted: str | None = None
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        self._remove()
+        self._stats = []
+        self._last_weighted = None
+        for name, module in state.model.named_modules():
+            if isinstance(module, (*RELU_LIKE, *SATURATING)):
+                self._handles.append(module.register_forward_hook(self._hook(name, module)))
+            elif any(p.ndim >= 2 for p in module.parameters(recurse=False)):
+                self._handles.append(module.register_forward_hook(self._weighted(name)))
+
+    def _weighted(self, name: str) -> Any:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            self._last_weighted = name
+
+        return hook
+
+    def _hook(self, name: str, module: nn.Module) -> Any:
+        kind = "relu" if isinstance(module, RELU_LIKE) else "saturating"
+
+        def hook(mod: nn.Module, args: Any, output: Any) -> None:
+            if not isinstance(output, torch.Tensor) or output.ndim < 2:
+                return
+            with torch.no_grad():
+                y = output.detach().float().transpose(0, 1).reshape(output.shape[1], -1)
+                if kind == "relu":
+                    share = (y.amax(dim=1) <= 0).float().mean()
+                else:
+                    low, high = _rails(mod)
+                    margin = 0.01 * (high - low)
+                    at_rail = ((y <= low + margin) | (y >= high - margin)).float().mean(dim=1)
+                    share = (at_rail >= SATURATED_SHARE).float().mean()
+            self._stats.append((name, kind, self._last_weighted, share))
+
+        return hook
+
+    def on_after_backward(self, state: TrainState) -> None:
+        self._remove()  # one forward pass per epoch is enough
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def epoch_summary(self) -> list[dict[str, Any]]:
+        if not self._stats:
+            return []
+        shares = torch.stack([s[3] for s in self._stats]).tolist()
+        return [
+            {"module": name, "kind": kind, "after": after, "share": share}
+            for (name, kind, after, _), share in zip(self._stats, shares, strict=True)
+        ]
+
+
+def _rails(module: nn.Module) -> tuple[float, float]:
+    if isinstance(module, nn.Tanh):
+        return -1.0, 1.0
+    if isinstance(module, nn.Hardtanh):
+        return float(module.min_val), float(module.max_val)
+    return 0.0, 1.0
