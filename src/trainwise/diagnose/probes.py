@@ -39,6 +39,10 @@ class LayerIndex:
     ratio_params: list[int]  # parameters the update ratio is measured on
     embedding: list[bool]
 
+    @property
+    def ratio_set(self) -> set[int]:
+        return set(self.ratio_params)
+
     @classmethod
     def of(cls, model: nn.Module, device: torch.device) -> LayerIndex:
         names, params, owner, has_matrix, embedding = [], [], [], [], []
@@ -85,6 +89,7 @@ class GradientProbe(Callback):
     def _reset_epoch(self, device: torch.device, n: int) -> None:
         self.grad_sum = torch.zeros(n, device=device)
         self.ratio_sum = torch.zeros(n, device=device)
+        self.ratio_grad_sum = torch.zeros(n, device=device)  # gradient of the measured weights
         self.total_max = torch.zeros((), device=device)
         self.n_grad = 0
         self.n_ratio = 0
@@ -105,38 +110,55 @@ class GradientProbe(Callback):
 
     def on_after_backward(self, state: TrainState) -> None:
         index = self.index
-        if index is None or not self._probe_now(state):
+        if index is None:
             return
         with torch.no_grad():
+            # every step: are the weights still finite? (one fused reduction on GPUs)
+            weight_norms = torch._foreach_norm(index.params)
+            bad_w = ~torch.isfinite(torch.stack(weight_norms))
+            if not self._probe_now(state):
+                self._note_nonfinite(state, bad_w, None)
+                return
             which = [i for i, p in enumerate(index.params) if p.grad is not None]
             if not which:
+                self._note_nonfinite(state, bad_w, None)
                 return
-            grads = [index.params[i].grad for i in which]
-            layer_grad = index.per_layer(torch._foreach_norm(grads), which)
-            all_params = list(range(len(index.params)))
-            layer_weight = index.per_layer(torch._foreach_norm(index.params), all_params)
+            grad_norms = torch._foreach_norm([index.params[i].grad for i in which])
+            layer_grad = index.per_layer(grad_norms, which)
+            measured = index.ratio_set
+            in_ratio = [k for k, i in enumerate(which) if i in measured]
+            self.ratio_grad_sum += index.per_layer(
+                [grad_norms[k] for k in in_ratio], [which[k] for k in in_ratio]
+            )
             self.grad_sum += layer_grad
             self.total_max = torch.maximum(self.total_max, layer_grad.norm())
             self.n_grad += 1
-            self._note_nonfinite(state, layer_weight, layer_grad)
+            bad_g = torch.zeros_like(bad_w)
+            bad_g[which] = ~torch.isfinite(torch.stack(grad_norms))
+            self._note_nonfinite(state, bad_w, bad_g)
             self._before = [index.params[i].detach().clone() for i in index.ratio_params]
 
     def _note_nonfinite(
-        self, state: TrainState, layer_weight: torch.Tensor, layer_grad: torch.Tensor
+        self, state: TrainState, bad_w: torch.Tensor, bad_g: torch.Tensor | None
     ) -> None:
-        """Remember the first step and layer with non-finite weights (else gradients)."""
-        assert self.first_bad_step is not None and self.first_bad_layer is not None
-        assert self.first_bad_kind is not None
-        bad_w = ~torch.isfinite(layer_weight)
-        bad_g = ~torch.isfinite(layer_grad)
-        kind = torch.where(bad_w.any(), 1, torch.where(bad_g.any(), 2, 0))
-        layer = torch.where(bad_w.any(), bad_w.int().argmax(), bad_g.int().argmax())
-        new = (kind > 0) & (self.first_bad_layer < 0)
-        self.first_bad_layer = torch.where(new, layer, self.first_bad_layer)
+        """Remember the first step with non-finite weights (else gradients) and the first
+        layer, in forward order, that has them. A layer is only named when it is seen at the
+        step where the fault first appeared: one step later every layer is NaN."""
+        assert self.index is not None and self.first_bad_step is not None
+        assert self.first_bad_layer is not None and self.first_bad_kind is not None
+        step = state.step + 1  # the step being taken (state.step counts finished ones)
+        any_w = bad_w.any()
+        if bad_g is None:
+            kind = torch.where(any_w, 1, 0)
+            param = bad_w.int().argmax()
+        else:
+            kind = torch.where(any_w, 1, torch.where(bad_g.any(), 2, 0))
+            param = torch.where(any_w, bad_w.int().argmax(), bad_g.int().argmax())
+        same_step = (self.first_bad_step < 0) | (self.first_bad_step == step)
+        new = (kind > 0) & (self.first_bad_layer < 0) & same_step
+        self.first_bad_layer = torch.where(new, self.index.owner[param], self.first_bad_layer)
         self.first_bad_kind = torch.where(new, kind, self.first_bad_kind)
-        self.first_bad_step = torch.where(
-            new & (self.first_bad_step < 0), state.step + 1, self.first_bad_step
-        )
+        self.first_bad_step = torch.where(new, step, self.first_bad_step)
 
     def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
         assert self.first_bad_step is not None and self.first_bad_kind is not None
@@ -165,17 +187,19 @@ class GradientProbe(Callback):
             [
                 self.grad_sum / max(self.n_grad, 1),
                 self.ratio_sum / max(self.n_ratio, 1),
+                self.ratio_grad_sum / max(self.n_grad, 1),
                 self.total_max.reshape(1),
                 torch.stack([self.first_bad_step, self.first_bad_layer, self.first_bad_kind])
                 .float()
                 .to(self.grad_sum.device),
             ]
         ).tolist()
-        step, layer, kind = (int(v) for v in packed[2 * n + 1 :])
+        step, layer, kind = (int(v) for v in packed[3 * n + 1 :])
         return {
             "grad_norm": packed[:n] if self.n_grad else [],
             "update_ratio": packed[n : 2 * n] if self.n_ratio else [],
-            "grad_norm_max": packed[2 * n] if self.n_grad else None,
+            "ratio_grad_norm": packed[2 * n : 3 * n] if self.n_grad else [],
+            "grad_norm_max": packed[3 * n] if self.n_grad else None,
             "first_nonfinite": {
                 "step": step,
                 "layer": self.index.names[layer] if layer >= 0 else None,

@@ -16,12 +16,13 @@ from typing import Any
 
 from trainwise.diagnose.findings import Finding
 
-VANISHING_RATIO = 1e-2  # an early layer's gradient RMS below 1% of a later one's
+VANISHING_RATIO = 1e-3  # an early layer's gradient RMS below 0.1% of a later one's
 EXPLODING_GROWTH = 100.0  # gradient norm grew 100x over training, or a spike 100x the median
 DEAD_SHARE = 0.5  # half of a layer's ReLU units never active on a batch
 SATURATED_SHARE = 0.5  # half of a layer's sigmoid/tanh units pinned at a rail
 RATIO_HIGH = 0.1  # update/weight ratio per step (healthy ~1e-3 .. 1e-2)
 RATIO_LOW = 1e-4
+SLOW_RATIO = 3e-4  # with the loss flat, steps this small mean the learning rate is too low
 STAGNANT_PROGRESS = 0.05  # the training loss improved by less than 5% of where it began
 DIVERGED_TO_BASELINE = 10.0  # loss ten times that of a constant prediction
 UNDERFIT_TO_BASELINE = 0.5  # the model explains less than half of what a constant cannot
@@ -56,7 +57,13 @@ def nonfinite(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
     layer = first["layer"] if first else None
     kind = first["kind"] if first else "loss"
     where = f"first at step {step}" if step is not None else f"in epoch {epoch}"
-    in_layer = f", {kind} of layer {layer} first" if layer and kind != "loss" else ""
+    in_layer = (
+        f", in the {kind} of layer {layer} first"
+        if layer
+        else "; the weights were still finite, so a forward pass overflowed"
+        if kind == "loss"
+        else ""
+    )
     fix = {
         "stop": "lower train.lr (e.g. 10x), set train.clip_norm=1.0, or train.on_nan=rollback; "
         "train.doctor.auto_fix=true does this for you",
@@ -107,6 +114,8 @@ def vanishing_gradients(epochs: list[dict[str, Any]], ctx: Context) -> list[Find
         return []
     flagged: list[tuple[int, float, float]] = []
     for pos, i in enumerate(layers[:-1]):
+        if any(rms[i] == 0 for rms in recent):
+            continue  # no gradient at all: a dead path (dead_relu says why), not a vanishing one
         worst = []
         for rms in recent:
             later = max(rms[j] for j in layers[pos + 1 :])
@@ -266,13 +275,14 @@ def saturated_units(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]
 def _early_ratios(epochs: list[dict[str, Any]], ctx: Context) -> dict[int, float]:
     """Per weight layer, the mean update ratio of the first (up to) three measured epochs: the
     schedule has not lowered the LR yet."""
-    measured = [e["update_ratio"] for e in epochs if e.get("update_ratio")][:3]
-    if not measured:
-        return {}
+    kept = [e for e in epochs if e.get("update_ratio") and e.get("ratio_grad_norm")][:3]
     return {
-        i: statistics.fmean(m[i] for m in measured)
+        i: statistics.fmean(e["update_ratio"][i] for e in kept)
         for i in _weight_layers(ctx)
-        if all(_finite(m[i]) for m in measured)
+        if kept
+        and all(_finite(e["update_ratio"][i]) for e in kept)
+        # a weight without gradient moves by weight decay alone: a dead path, not the LR
+        and all(e["ratio_grad_norm"][i] > 0 for e in kept)
     }
 
 
@@ -367,7 +377,8 @@ def oscillation(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
     flips = sum((a > 0) != (b > 0) for a, b in zip(diffs, diffs[1:], strict=False))
     progress = losses[0] - min(losses)
     amplitude = statistics.fmean(abs(d) for d in diffs)
-    if flips >= 0.6 * (len(diffs) - 1) and progress > 0 and amplitude > 0.2 * progress:
+    real_progress = progress >= STAGNANT_PROGRESS * abs(losses[0])
+    if flips >= 0.6 * (len(diffs) - 1) and real_progress and amplitude > 0.2 * progress:
         return [
             Finding(
                 "oscillation",
@@ -383,26 +394,45 @@ def oscillation(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
     return []
 
 
-def loss_stagnant(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
+def _stagnant(epochs: list[dict[str, Any]], ctx: Context) -> tuple[float, float | None] | None:
+    """(progress, median update ratio) when the training loss barely moved from a level a
+    constant prediction also reaches (a loss that starts near zero has nothing left to gain)."""
     losses = _losses(epochs)
     if len(losses) < 5 or len(losses) != len(epochs) or losses[0] <= 0:
-        return []
+        return None
     progress = (losses[0] - min(losses)) / losses[0]
-    if progress >= STAGNANT_PROGRESS:
-        return []
+    base = ctx.baseline_loss
+    if progress >= STAGNANT_PROGRESS or (base and min(losses) < UNDERFIT_TO_BASELINE * base):
+        return None
     ratios = _early_ratios(epochs, ctx)
-    median = statistics.median(ratios.values()) if ratios else None
-    slow = median is not None and median < 3 * RATIO_LOW
+    return progress, statistics.median(ratios.values()) if ratios else None
+
+
+def loss_stagnant(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
+    """The loss barely moved because the steps are tiny: the learning rate is too low. (With
+    healthy step sizes a flat, high loss is underfitting, reported by that rule.)"""
+    found = _stagnant(epochs, ctx)
+    if found is None:
+        return []
+    progress, median = found
+    if median is not None and median >= SLOW_RATIO:
+        return []
+    losses = _losses(epochs)
     return [
         Finding(
             "loss_stagnant",
             "warning",
             f"the training loss barely moved: {progress:.1%} lower after {len(losses)} epochs"
-            + (f"; each step changes the weights by only {median:.1e} of their size" if slow else ""),
+            + (
+                f"; each step changes the weights by only {median:.1e} of their size, the "
+                "learning rate is too low"
+                if median is not None
+                else ""
+            ),
             {"loss": losses, "progress": progress, "median_update_ratio": median},
-            "raise train.lr (e.g. 10x)"
-            if slow
-            else "raise train.lr, check that the features relate to the target, or add capacity",
+            "raise train.lr (e.g. 10x, or find it with a learning-rate range test)"
+            if median is not None
+            else "no layer gets a gradient: see the dead-unit or vanishing-gradient findings",
             epochs[-1]["epoch"],
         )
     ]
@@ -462,6 +492,8 @@ def underfitting(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
     base = ctx.baseline_loss
     if len(losses) < 5 or len(losses) != len(epochs) or not base or base <= 0:
         return []
+    if loss_stagnant(epochs, ctx):
+        return []  # tiny steps, not too little capacity
     tail = losses[-max(3, len(losses) // 4) :]
     level = min(tail)
     flat = (max(tail) - min(tail)) <= 0.05 * max(abs(level), 1e-12)
