@@ -20,6 +20,7 @@ EPILOG = """examples:
   trainwise evaluate runs/digits --data more_rows.csv
   trainwise predict runs/digits --data new_rows.csv --out predictions.csv
   trainwise spec --show
+  trainwise doctor runs/digits
 """
 
 
@@ -78,6 +79,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", nargs="?", help="YAML spec file (optional)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
     p.add_argument("--show", action="store_true", help="print the resolved spec (the default)")
+
+    p = sub.add_parser(
+        "doctor",
+        help="print the training doctor's findings of a run",
+        description="Print the findings (data and training diagnoses, auto-fixes) of a run.",
+    )
+    p.add_argument("run", help="run folder written by `trainwise fit`")
+    p.add_argument("--json", action="store_true", help="print findings.json as it is")
     return parser
 
 
@@ -218,7 +227,25 @@ def _spec(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "spec": _spec}
+def _doctor(args: argparse.Namespace) -> int:
+    from trainwise.diagnose.findings import format_findings
+    from trainwise.diagnose.report import load_run_findings
+
+    findings = load_run_findings(args.run)
+    if args.json:
+        print(json.dumps({"findings": [f.to_json() for f in findings]}, indent=2))
+    else:
+        print(format_findings(findings))
+    return 0
+
+
+COMMANDS = {
+    "fit": _fit,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "spec": _spec,
+    "doctor": _doctor,
+}
 
 
 if __name__ == "__main__":

@@ -7,8 +7,6 @@ raw rows (a leaky categorical is one column there, several one-hot columns after
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pandas as pd
 import torch
@@ -161,7 +159,9 @@ def constant_features(data: PreparedData) -> list[Finding]:
     constant = [name for name, c in columns.items() if c.get("kind") == "constant"]
     if not constant:
         return []
-    shown = ", ".join(constant[:10]) + (f" and {len(constant) - 10} more" if len(constant) > 10 else "")
+    shown = ", ".join(constant[:10]) + (
+        f" and {len(constant) - 10} more" if len(constant) > 10 else ""
+    )
     return [
         Finding(
             "constant_feature",

@@ -20,9 +20,9 @@ SEVERITY_RANK = {"info": 0, "warning": 1, "error": 2}
 class Finding:
     """What the doctor saw. `applied` says what auto-fix changed because of it (or None).
 
-    >>> f = Finding("divergence", "warning", "the loss rose", {"loss": [0.5, 3.0]}, "lower train.lr")
+    >>> f = Finding("divergence", "warning", "the loss rose", {"loss": [0.5, 3.0]}, "lower lr")
     >>> f.line()
-    'warning [divergence] the loss rose. Fix: lower train.lr'
+    'warning [divergence] the loss rose. Fix: lower lr'
     """
 
     rule: str
@@ -42,10 +42,13 @@ class Finding:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Finding:
-        return cls(**{k: raw.get(k) for k in cls.__dataclass_fields__} | {
-            "evidence": raw.get("evidence") or {},
-            "fix": raw.get("fix") or "",
-        })
+        return cls(
+            **{k: raw.get(k) for k in cls.__dataclass_fields__}
+            | {
+                "evidence": raw.get("evidence") or {},
+                "fix": raw.get("fix") or "",
+            }
+        )
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -125,5 +128,7 @@ def format_findings(findings: list[Finding]) -> str:
 def _short(value: Any) -> str:
     value = _plain(value)
     if isinstance(value, list) and len(value) > 8:
-        return "[" + ", ".join(map(str, value[:4])) + ", …, " + ", ".join(map(str, value[-2:])) + "]"
+        return (
+            "[" + ", ".join(map(str, value[:4])) + ", …, " + ", ".join(map(str, value[-2:])) + "]"
+        )
     return str(value)

@@ -57,9 +57,7 @@ class LayerIndex:
                 params.append(p)
                 owner.append(len(names) - 1)
         # the ratio of a bias that starts at zero says nothing: use matrices where a layer has one
-        ratio = [
-            i for i, p in enumerate(params) if p.ndim >= 2 or not has_matrix[owner[i]]
-        ]
+        ratio = [i for i, p in enumerate(params) if p.ndim >= 2 or not has_matrix[owner[i]]]
         return cls(
             names,
             params,

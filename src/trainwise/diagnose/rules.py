@@ -8,6 +8,7 @@ runs show, so a warning means something: a healthy default run produces none.
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from collections.abc import Callable
@@ -128,7 +129,7 @@ def vanishing_gradients(epochs: list[dict[str, Any]], ctx: Context) -> list[Find
         "normalisation (model.norm=batch) or residual connections"
     )
     if flagged:
-        i, ratio, value = flagged[0]
+        i, ratio, _ = flagged[0]
         return [
             Finding(
                 "vanishing_gradients",
@@ -373,8 +374,8 @@ def oscillation(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
     if len(losses) < 6 or len(losses) != len(epochs):
         return []
     tail = losses[-10:]
-    diffs = [b - a for a, b in zip(tail, tail[1:], strict=False)]
-    flips = sum((a > 0) != (b > 0) for a, b in zip(diffs, diffs[1:], strict=False))
+    diffs = [b - a for a, b in itertools.pairwise(tail)]
+    flips = sum((a > 0) != (b > 0) for a, b in itertools.pairwise(diffs))
     progress = losses[0] - min(losses)
     amplitude = statistics.fmean(abs(d) for d in diffs)
     real_progress = progress >= STAGNANT_PROGRESS * abs(losses[0])
@@ -498,7 +499,9 @@ def underfitting(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
     level = min(tail)
     flat = (max(tail) - min(tail)) <= 0.05 * max(abs(level), 1e-12)
     val = [e.get("val_loss") for e in epochs[-len(tail) :]]
-    close = all(_finite(v) for v in val) and min(val) <= 1.25 * level if val[0] is not None else True
+    close = (
+        all(_finite(v) for v in val) and min(val) <= 1.25 * level if val[0] is not None else True
+    )
     if level < UNDERFIT_TO_BASELINE * base or not flat or not close:
         return []
     return [
