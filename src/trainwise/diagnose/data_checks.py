@@ -87,6 +87,9 @@ def target_leakage(raw: pd.DataFrame, data: PreparedData) -> list[Finding]:
             continue
         keys = _lookup_keys(frame[column])
         score, baseline = _holdout_score(keys, y, half, classification)
+        if not classification and pd.api.types.is_numeric_dtype(frame[column]):
+            r = pd.to_numeric(frame[column], errors="coerce").astype(float).corr(y)
+            score = max(score, float(r * r) if r == r else 0.0)  # a linear copy
         if score >= LEAK_SCORE and (not classification or baseline < LEAK_SCORE):
             metric = "accuracy" if classification else "R²"
             out.append(
@@ -103,30 +106,44 @@ def target_leakage(raw: pd.DataFrame, data: PreparedData) -> list[Finding]:
     return out
 
 
-def _lookup_keys(x: pd.Series) -> pd.Series:
+def _lookup_keys(x: pd.Series) -> np.ndarray:
+    """Integer keys: the quantile bin of a many-valued number, else the value itself."""
     numeric = pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x)
     if numeric and x.nunique() > BINS:
-        return pd.qcut(x.rank(method="first"), BINS, labels=False).astype("float").fillna(-1)
-    return x.astype(str)
+        ranks = x.rank(method="first").to_numpy()
+        keys = np.floor((ranks - 1) / np.nanmax(ranks) * BINS)
+        return np.where(np.isnan(keys), BINS, keys).astype(np.int64)
+    return pd.factorize(x, use_na_sentinel=False)[0].astype(np.int64)
 
 
 def _holdout_score(
-    keys: pd.Series, y: pd.Series, half: np.ndarray, classification: bool
+    keys: np.ndarray, y: pd.Series, half: np.ndarray, classification: bool
 ) -> tuple[float, float]:
+    """Fit a lookup key → answer on one half, score it on the other, both ways round."""
+    n_keys = int(keys.max()) + 1
+    if classification:
+        codes = pd.factorize(y)[0]
+        n_classes = int(codes.max()) + 1
+    else:
+        values = y.to_numpy(float)
     scores, baselines = [], []
     for fit_on in (half, ~half):
-        kf, yf, ke, ye = keys[fit_on], y[fit_on], keys[~fit_on], y[~fit_on]
+        kf, ke = keys[fit_on], keys[~fit_on]
         if classification:
-            table = yf.groupby(kf.to_numpy()).agg(lambda s: s.value_counts().index[0])
-            default = yf.value_counts().index[0]
-            pred = ke.map(table).fillna(default)
-            scores.append(float((pred.to_numpy() == ye.to_numpy()).mean()))
-            baselines.append(float((ye == default).mean()))
+            cf, ce = codes[fit_on], codes[~fit_on]
+            counts = np.bincount(kf * n_classes + cf, minlength=n_keys * n_classes)
+            counts = counts.reshape(n_keys, n_classes)
+            default = int(np.bincount(cf, minlength=n_classes).argmax())
+            table = np.where(counts.sum(axis=1) > 0, counts.argmax(axis=1), default)
+            scores.append(float((table[ke] == ce).mean()))
+            baselines.append(float((ce == default).mean()))
         else:
-            table = yf.groupby(kf.to_numpy()).mean()
-            pred = ke.map(table).fillna(yf.mean()).to_numpy(float)
-            resid = ((ye.to_numpy(float) - pred) ** 2).sum()
-            total = ((ye.to_numpy(float) - ye.mean()) ** 2).sum()
+            vf, ve = values[fit_on], values[~fit_on]
+            sums = np.bincount(kf, weights=vf, minlength=n_keys)
+            seen = np.bincount(kf, minlength=n_keys)
+            table = np.where(seen > 0, sums / np.maximum(seen, 1), vf.mean())
+            total = ((ve - ve.mean()) ** 2).sum()
+            resid = ((ve - table[ke]) ** 2).sum()
             scores.append(1.0 - resid / total if total > 0 else 0.0)
             baselines.append(0.0)
     return float(np.mean(scores)), float(np.mean(baselines))
