@@ -21,12 +21,12 @@ from trainwise.diagnose.rules import (
     vanishing_gradients,
 )
 
-LAYERS = ["body.0", "body.1", "body.4", "body.5", "head"]  # linear, norm, linear, norm, linear
+LAYERS = ["body.0", "body.1", "body.4", "body.5", "body.8", "head"]  # linear/norm pairs, head
 CTX = Context(
     layers=LAYERS,
-    numel=[16 * 8 + 16, 32, 16 * 16 + 16, 32, 17],
-    has_matrix=[True, False, True, False, True],
-    embedding=[False] * 5,
+    numel=[16 * 8 + 16, 32, 16 * 16 + 16, 32, 16 * 16 + 16, 17],
+    has_matrix=[True, False, True, False, True, True],
+    embedding=[False] * 6,
     baseline_loss=0.69,
     restores_best=True,
 )
@@ -40,13 +40,14 @@ def epochs_from(loss, val=None, grad=None, ratio=None):
             "loss": value,
             "val_loss": val[i] if val else None,
             "nonfinite_steps": 0,
-            "grad_norm": grad[i] if grad else [0.1, 0.01, 0.1, 0.01, 0.1],
-            "update_ratio": ratio[i] if ratio else [3e-3, 1e-3, 5e-3, 1e-3, 8e-3],
+            "grad_norm": grad[i] if grad else [0.1, 0.01, 0.1, 0.01, 0.1, 0.1],
+            "update_ratio": ratio[i] if ratio else [3e-3, 1e-3, 5e-3, 1e-3, 5e-3, 8e-3],
             "grad_norm_max": 0.5,
             "first_nonfinite": None,
             "activations": [],
         }
         e["ratio_grad_norm"] = e["grad_norm"]
+        e["weight_norm"] = [3.0, 4.0, 4.0, 4.0, 4.0, 1.0]
         out.append(e)
     return out
 
@@ -91,7 +92,7 @@ def test_underfitting_when_the_loss_is_flat_near_the_constant_prediction():
 
 def test_a_flat_loss_with_tiny_steps_is_a_too_low_learning_rate_not_underfitting():
     loss = [0.70, 0.699, 0.699, 0.698, 0.698, 0.697]
-    tiny = [[1e-6, 1e-6, 2e-6, 1e-6, 3e-6]] * 6
+    tiny = [[1e-6, 1e-6, 2e-6, 1e-6, 2e-6, 3e-6]] * 6
     epochs = epochs_from(loss, loss, ratio=tiny)
     (f,) = loss_stagnant(epochs, CTX)
     assert "too low" in f.what and "raise train.lr" in f.fix
@@ -101,7 +102,7 @@ def test_a_flat_loss_with_tiny_steps_is_a_too_low_learning_rate_not_underfitting
 
 
 def test_huge_update_ratio_names_the_layer():
-    ratio = [[3e-3, 1e-3, 0.5, 1e-3, 8e-3]] * 3
+    ratio = [[3e-3, 1e-3, 0.5, 1e-3, 5e-3, 8e-3]] * 3
     (f,) = update_ratio(epochs_from([0.6, 0.5, 0.4], ratio=ratio), CTX)
     assert f.layer == "body.4" and "too high" in f.what
 
@@ -114,7 +115,7 @@ def test_divergence_far_above_a_constant_prediction_is_an_error():
 
 
 def test_vanishing_names_the_earliest_layer():
-    grad = [[1e-7, 1e-3, 1e-5, 1e-3, 1e-1]] * 3
+    grad = [[1e-7, 1e-3, 1e-2, 1e-3, 1e-2, 1e-1]] * 3
     (f,) = vanishing_gradients(epochs_from([0.69] * 3, grad=grad), CTX)
     assert f.layer == "body.0" and "body.0" in f.evidence["vanishing_layers"]
 

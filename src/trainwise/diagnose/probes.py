@@ -88,6 +88,7 @@ class GradientProbe(Callback):
         self.grad_sum = torch.zeros(n, device=device)
         self.ratio_sum = torch.zeros(n, device=device)
         self.ratio_grad_sum = torch.zeros(n, device=device)  # gradient of the measured weights
+        self.weight_sum = torch.zeros(n, device=device)  # norm of the measured weights
         self.total_max = torch.zeros((), device=device)
         self.n_grad = 0
         self.n_ratio = 0
@@ -172,6 +173,7 @@ class GradientProbe(Callback):
             moved = index.per_layer(torch._foreach_norm(delta), index.ratio_params)
             size = index.per_layer(torch._foreach_norm(self._before), index.ratio_params)
             self.ratio_sum += moved / size.clamp(min=1e-12)
+            self.weight_sum += size
             self.n_ratio += 1
         self._before = None
 
@@ -186,18 +188,20 @@ class GradientProbe(Callback):
                 self.grad_sum / max(self.n_grad, 1),
                 self.ratio_sum / max(self.n_ratio, 1),
                 self.ratio_grad_sum / max(self.n_grad, 1),
+                self.weight_sum / max(self.n_ratio, 1),
                 self.total_max.reshape(1),
                 torch.stack([self.first_bad_step, self.first_bad_layer, self.first_bad_kind])
                 .float()
                 .to(self.grad_sum.device),
             ]
         ).tolist()
-        step, layer, kind = (int(v) for v in packed[3 * n + 1 :])
+        step, layer, kind = (int(v) for v in packed[4 * n + 1 :])
         return {
             "grad_norm": packed[:n] if self.n_grad else [],
             "update_ratio": packed[n : 2 * n] if self.n_ratio else [],
             "ratio_grad_norm": packed[2 * n : 3 * n] if self.n_grad else [],
-            "grad_norm_max": packed[3 * n] if self.n_grad else None,
+            "weight_norm": packed[3 * n : 4 * n] if self.n_ratio else [],
+            "grad_norm_max": packed[4 * n] if self.n_grad else None,
             "first_nonfinite": {
                 "step": step,
                 "layer": self.index.names[layer] if layer >= 0 else None,

@@ -98,47 +98,51 @@ def _weight_layers(ctx: Context) -> list[int]:
     ]
 
 
-def _rms(e: dict[str, Any], ctx: Context) -> list[float] | None:
-    g = e.get("grad_norm") or []
-    if len(g) != len(ctx.layers):
+def _relative(e: dict[str, Any], ctx: Context) -> list[float] | None:
+    """Per layer, the gradient norm of its weight matrices relative to their norm: how fast the
+    layer can learn, comparable across layers of different sizes."""
+    g, w = e.get("ratio_grad_norm") or [], e.get("weight_norm") or []
+    if len(g) != len(ctx.layers) or len(w) != len(ctx.layers):
         return None
-    return [g[i] / math.sqrt(max(ctx.numel[i], 1)) for i in range(len(g))]
+    return [g[i] / w[i] if w[i] > 0 else 0.0 for i in range(len(g))]
 
 
 def vanishing_gradients(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
-    """An early layer's gradient RMS orders of magnitude below a later layer's, in each of the
-    last two epochs (one, if that is all there is); or collapsing from its first-epoch value
-    while the loss has hardly improved."""
-    layers = _weight_layers(ctx)
-    recent = [r for r in (_rms(e, ctx) for e in epochs[-2:]) if r is not None]
-    if len(layers) < 2 or not recent:
+    """A hidden layer's relative gradient orders of magnitude below that of a hidden layer
+    after it, in each of the last two epochs; or collapsing from its first-epoch value
+    while the loss has hardly improved. The output layer is left out of the comparison: its
+    gradient is always the largest."""
+    hidden = _weight_layers(ctx)[:-1]
+    recent = [r for r in (_relative(e, ctx) for e in epochs[-2:]) if r is not None]
+    if len(hidden) < 2 or not recent:
         return []
-    flagged: list[tuple[int, float, float]] = []
-    for pos, i in enumerate(layers[:-1]):
-        if any(rms[i] == 0 for rms in recent):
+    flagged: list[tuple[int, float]] = []
+    for pos, i in enumerate(hidden[:-1]):
+        if any(rel[i] == 0 for rel in recent):
             continue  # no gradient at all: a dead path (dead_relu says why), not a vanishing one
         worst = []
-        for rms in recent:
-            later = max(rms[j] for j in layers[pos + 1 :])
-            worst.append(rms[i] / later if later > 0 and _finite(later) else 1.0)
+        for rel in recent:
+            later = max(rel[j] for j in hidden[pos + 1 :])
+            worst.append(rel[i] / later if later > 0 and _finite(later) else 1.0)
         if all(w < VANISHING_RATIO for w in worst):
-            flagged.append((i, max(worst), recent[-1][i]))
+            flagged.append((i, max(worst)))
     last = recent[-1]
     fix = (
         "use ReLU-family activations (model.activation=relu), He/Xavier init (model.init=auto), "
         "normalisation (model.norm=batch) or residual connections"
     )
     if flagged:
-        i, ratio, _ = flagged[0]
+        i, ratio = flagged[0]
         return [
             Finding(
                 "vanishing_gradients",
                 "warning",
                 f"gradients vanish towards the input: layer {ctx.layers[i]} gets {ratio:.1e} of "
-                "the gradient (RMS) of later layers, so it barely learns",
+                "the gradient (relative to its weights) of the layers after it, so it barely "
+                "learns",
                 {
-                    "layers": [ctx.layers[j] for j in layers],
-                    "grad_rms": [last[j] for j in layers],
+                    "layers": [ctx.layers[j] for j in hidden],
+                    "relative_grad": [last[j] for j in hidden],
                     "ratio_to_later": ratio,
                     "vanishing_layers": [ctx.layers[f[0]] for f in flagged],
                 },
@@ -148,19 +152,19 @@ def vanishing_gradients(epochs: list[dict[str, Any]], ctx: Context) -> list[Find
                 ctx.layers[i],
             )
         ]
-    first = _rms(epochs[0], ctx)
+    first = _relative(epochs[0], ctx)
     losses = [e.get("loss") for e in epochs]
     if first is None or len(epochs) < 5 or not all(_finite(x) for x in losses):
         return []
-    i = layers[0]
-    if first[i] > 0 and last[i] / first[i] < 1e-3 and losses[-1] > 0.5 * losses[0]:
+    i = hidden[0]
+    if first[i] > 0 and last[i] / first[i] < VANISHING_RATIO and losses[-1] > 0.5 * losses[0]:
         return [
             Finding(
                 "vanishing_gradients",
                 "warning",
                 f"the gradient of layer {ctx.layers[i]} collapsed to {last[i] / first[i]:.1e} "
                 "of its first-epoch value while the loss stayed high",
-                {"grad_rms_first": first[i], "grad_rms_last": last[i], "loss": losses},
+                {"relative_grad_first": first[i], "relative_grad_last": last[i], "loss": losses},
                 fix,
                 epochs[-1]["epoch"],
                 None,
