@@ -74,15 +74,36 @@ class LayerIndex:
         return out.index_add_(0, self.owner[which], sq).sqrt()
 
 
+class FirstEvent:
+    """The first step at which a condition held (and, for a vector condition, where), kept on
+    the device: two or four tiny ops per update, no host sync."""
+
+    def __init__(self, device: torch.device, n: int = 0) -> None:
+        self.found = torch.zeros((), dtype=torch.bool, device=device)
+        self.step = torch.zeros((), dtype=torch.long, device=device)
+        self.where = torch.zeros(n, dtype=torch.bool, device=device) if n else None
+
+    def note(self, bad: torch.Tensor, step: int) -> None:
+        self.step = torch.where(self.found, self.step, step)
+        if self.where is not None:
+            self.where = torch.where(self.found, self.where, bad)
+            bad = bad.any()
+        self.found = self.found | bad
+
+    def packed(self) -> torch.Tensor:
+        parts = [self.found.reshape(1), self.step.reshape(1)]
+        if self.where is not None:
+            parts.append(self.where)
+        return torch.cat([t.float() for t in parts])
+
+
 class GradientProbe(Callback):
     def __init__(self, every_steps: int = 16) -> None:
         self.every_steps = every_steps
         self.index: LayerIndex | None = None
         self._before: list[torch.Tensor] | None = None
         self._reset_epoch(torch.device("cpu"), 0)
-        self.first_bad_step: torch.Tensor | None = None
-        self.first_bad_layer: torch.Tensor | None = None
-        self.first_bad_kind: torch.Tensor | None = None  # 1 weights, 2 gradients, 3 loss only
+        self._faults: dict[str, FirstEvent] = {}
 
     def _reset_epoch(self, device: torch.device, n: int) -> None:
         self.grad_sum = torch.zeros(n, device=device)
@@ -94,11 +115,19 @@ class GradientProbe(Callback):
         self.n_ratio = 0
 
     def on_fit_start(self, state: TrainState) -> None:
-        device = state.device
-        self.index = LayerIndex.of(state.model, device)
-        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=device)
-        self.first_bad_layer = torch.full((), -1, dtype=torch.long, device=device)
-        self.first_bad_kind = torch.zeros((), dtype=torch.long, device=device)
+        self.index = LayerIndex.of(state.model, state.device)
+        self.reset_nonfinite(state.device)
+
+    def reset_nonfinite(self, device: torch.device | None = None) -> None:
+        """Forget earlier faults (a fresh fit, or a rollback: the next fault is a new one)."""
+        assert self.index is not None
+        device = device or self.index.owner.device
+        n = len(self.index.params)
+        self._faults = {
+            "weights": FirstEvent(device, n),  # checked every step, before the update
+            "gradients": FirstEvent(device, n),  # checked on probe steps
+            "loss": FirstEvent(device),  # checked every step
+        }
 
     def on_epoch_start(self, state: TrainState) -> None:
         assert self.index is not None
@@ -111,16 +140,16 @@ class GradientProbe(Callback):
         index = self.index
         if index is None:
             return
+        step = state.step + 1  # the step being taken (state.step counts finished ones)
         with torch.no_grad():
-            # every step: are the weights still finite? (one fused reduction on GPUs)
-            weight_norms = torch._foreach_norm(index.params)
-            bad_w = ~torch.isfinite(torch.stack(weight_norms))
+            # every step, before the update: are the weights still finite? One step later every
+            # layer is NaN, so only now can the first one be named.
+            weight_norms = torch.stack(torch._foreach_norm(index.params))
+            self._faults["weights"].note(~torch.isfinite(weight_norms), step)
             if not self._probe_now(state):
-                self._note_nonfinite(state, bad_w, None)
                 return
             which = [i for i, p in enumerate(index.params) if p.grad is not None]
             if not which:
-                self._note_nonfinite(state, bad_w, None)
                 return
             grad_norms = torch._foreach_norm([index.params[i].grad for i in which])
             layer_grad = index.per_layer(grad_norms, which)
@@ -132,39 +161,16 @@ class GradientProbe(Callback):
             self.grad_sum += layer_grad
             self.total_max = torch.maximum(self.total_max, layer_grad.norm())
             self.n_grad += 1
-            bad_g = torch.zeros_like(bad_w)
+            bad_g = torch.zeros(len(index.params), dtype=torch.bool, device=layer_grad.device)
             bad_g[which] = ~torch.isfinite(torch.stack(grad_norms))
-            self._note_nonfinite(state, bad_w, bad_g)
+            self._faults["gradients"].note(bad_g, step)
             self._before = [index.params[i].detach().clone() for i in index.ratio_params]
 
-    def _note_nonfinite(
-        self, state: TrainState, bad_w: torch.Tensor, bad_g: torch.Tensor | None
-    ) -> None:
-        """Remember the first step with non-finite weights (else gradients) and the first
-        layer, in forward order, that has them. A layer is only named when it is seen at the
-        step where the fault first appeared: one step later every layer is NaN."""
-        assert self.index is not None and self.first_bad_step is not None
-        assert self.first_bad_layer is not None and self.first_bad_kind is not None
-        step = state.step + 1  # the step being taken (state.step counts finished ones)
-        any_w = bad_w.any()
-        if bad_g is None:
-            kind = torch.where(any_w, 1, 0)
-            param = bad_w.int().argmax()
-        else:
-            kind = torch.where(any_w, 1, torch.where(bad_g.any(), 2, 0))
-            param = torch.where(any_w, bad_w.int().argmax(), bad_g.int().argmax())
-        same_step = (self.first_bad_step < 0) | (self.first_bad_step == step)
-        new = (kind > 0) & (self.first_bad_layer < 0) & same_step
-        self.first_bad_layer = torch.where(new, self.index.owner[param], self.first_bad_layer)
-        self.first_bad_kind = torch.where(new, kind, self.first_bad_kind)
-        self.first_bad_step = torch.where(new, step, self.first_bad_step)
-
     def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
-        assert self.first_bad_step is not None and self.first_bad_kind is not None
-        bad = ~torch.isfinite(out.loss) & (self.first_bad_step < 0)  # every step: 3 tiny ops
-        self.first_bad_step = torch.where(bad, state.step, self.first_bad_step)
-        self.first_bad_kind = torch.where(bad & (self.first_bad_kind == 0), 3, self.first_bad_kind)
-        if self._before is None or self.index is None:
+        if self.index is None:
+            return
+        self._faults["loss"].note(~torch.isfinite(out.loss), state.step)
+        if self._before is None:
             return
         with torch.no_grad():
             index = self.index
@@ -180,9 +186,9 @@ class GradientProbe(Callback):
     def epoch_summary(self) -> dict[str, Any]:
         """Epoch means per layer, the largest total gradient norm, the first non-finite event.
         The one host sync of this probe per epoch."""
-        assert self.index is not None and self.first_bad_step is not None
-        assert self.first_bad_layer is not None and self.first_bad_kind is not None
+        assert self.index is not None
         n = len(self.index.names)
+        faults = list(self._faults.items())
         packed = torch.cat(
             [
                 self.grad_sum / max(self.n_grad, 1),
@@ -190,34 +196,36 @@ class GradientProbe(Callback):
                 self.ratio_grad_sum / max(self.n_grad, 1),
                 self.weight_sum / max(self.n_ratio, 1),
                 self.total_max.reshape(1),
-                torch.stack([self.first_bad_step, self.first_bad_layer, self.first_bad_kind])
-                .float()
-                .to(self.grad_sum.device),
+                *(event.packed().to(self.grad_sum.device) for _, event in faults),
             ]
         ).tolist()
-        step, layer, kind = (int(v) for v in packed[4 * n + 1 :])
         return {
             "grad_norm": packed[:n] if self.n_grad else [],
             "update_ratio": packed[n : 2 * n] if self.n_ratio else [],
             "ratio_grad_norm": packed[2 * n : 3 * n] if self.n_grad else [],
             "weight_norm": packed[3 * n : 4 * n] if self.n_ratio else [],
             "grad_norm_max": packed[4 * n] if self.n_grad else None,
-            "first_nonfinite": {
-                "step": step,
-                "layer": self.index.names[layer] if layer >= 0 else None,
-                "kind": {1: "weights", 2: "gradients", 3: "loss"}.get(kind),
-            }
-            if step >= 0
-            else None,
+            "first_nonfinite": self._first_fault(faults, packed[4 * n + 1 :]),
         }
 
-    def reset_nonfinite(self) -> None:
-        """After a rollback the next fault is a new one."""
-        for t in (self.first_bad_step, self.first_bad_layer):
-            assert t is not None
-            t.fill_(-1)
-        assert self.first_bad_kind is not None
-        self.first_bad_kind.fill_(0)
+    def _first_fault(
+        self, faults: list[tuple[str, FirstEvent]], values: list[float]
+    ) -> dict[str, Any] | None:
+        """The earliest fault; at the same step weights before gradients before the loss (the
+        weights were bad before the forward pass that made the loss bad)."""
+        assert self.index is not None
+        seen = []
+        pos = 0
+        owner = self.index.owner.tolist()
+        for rank, (kind, event) in enumerate(faults):
+            width = 2 + (len(event.where) if event.where is not None else 0)
+            found, step, where = values[pos], int(values[pos + 1]), values[pos + 2 : pos + width]
+            pos += width
+            if found:
+                first = next((i for i, bad in enumerate(where) if bad), None)
+                layer = self.index.names[owner[first]] if first is not None else None
+                seen.append((step, rank, {"step": step, "layer": layer, "kind": kind}))
+        return min(seen, key=lambda s: s[:2])[2] if seen else None
 
 
 class ActivationProbe(Callback):
