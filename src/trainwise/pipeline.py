@@ -282,6 +282,8 @@ def _doctor(
         on_nan=spec.train.on_nan,
         findings=data_findings(data, frames.frame, spec.train.class_weight),
         nan_events=lambda: list(getattr(guard, "events", [])),
+        # the guard tracks the first bad loss step already (a rollback makes its copy stale)
+        loss_fault=None if cfg.auto_fix else lambda: getattr(guard, "first_bad_step", None),
     )
 
 

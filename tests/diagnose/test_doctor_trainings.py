@@ -186,3 +186,27 @@ def test_default_runs_on_builtin_datasets_have_no_warning(name: str):
     epochs = {"digits": 60, "mnist1d": 12}.get(name, 200)
     result = trainwise.fit(name, epochs=epochs, **QUIET)
     assert rules(result) == {}, [f.line() for f in result.findings]
+
+
+class PoisonOnce(PoisonWeight):
+    def on_batch_end(self, state, out):
+        if not getattr(self, "done", False) and state.step == self.step:
+            self.done = True
+            super().on_batch_end(state, out)
+
+
+def test_auto_fix_rolls_back_a_nan_and_training_continues():
+    result = fit(
+        model=TwoLayerNet(), callbacks=[PoisonOnce(9)], epochs=6, doctor={"auto_fix": True}
+    )
+    found = rules(result)
+    assert (found["nonfinite"].step, found["nonfinite"].layer) == (10, "fc2")
+    assert "rolled back" in found["auto_fix"].applied
+    assert len(result.history) == 6 and np.isfinite(result.history[-1]["loss"])
+    assert result.metrics["stop_reason"] == "max_epochs"
+
+
+def test_on_nan_rollback_events_become_findings():
+    result = fit(model=TwoLayerNet(), callbacks=[PoisonOnce(9)], epochs=5, on_nan="rollback")
+    (event,) = [f for f in result.findings if f.rule == "numeric_fault"]
+    assert "rolled back" in event.applied and "halved" in event.what

@@ -40,8 +40,9 @@ class Doctor(Callback):
         on_nan: str = "stop",
         findings: list[Finding] | None = None,
         nan_events: Callable[[], list[str]] | None = None,
+        loss_fault: Callable[[], torch.Tensor | None] | None = None,
     ) -> None:
-        self.grad = GradientProbe(every_steps)
+        self.grad = GradientProbe(every_steps, loss_fault)
         self.act = ActivationProbe()
         self.auto_fix = auto_fix
         self.max_fixes = max_fixes

@@ -14,6 +14,7 @@ the results are device tensors that `epoch_summary` reads with one `.tolist()`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,32 +75,33 @@ class LayerIndex:
         return out.index_add_(0, self.owner[which], sq).sqrt()
 
 
+NEVER = 2**62  # "no fault yet" in the first-fault step counters
+
+
 class FirstEvent:
-    """The first step at which a condition held (and, for a vector condition, where), kept on
-    the device: two or four tiny ops per update, no host sync."""
+    """Per item (a parameter, or the loss), the first step at which it was not finite, kept on
+    the device as a running minimum: three tiny ops per update, no host sync."""
 
-    def __init__(self, device: torch.device, n: int = 0) -> None:
-        self.found = torch.zeros((), dtype=torch.bool, device=device)
-        self.step = torch.zeros((), dtype=torch.long, device=device)
-        self.where = torch.zeros(n, dtype=torch.bool, device=device) if n else None
+    def __init__(self, device: torch.device, n: int = 1) -> None:
+        self.first = torch.full((n,), NEVER, dtype=torch.long, device=device)
 
-    def note(self, bad: torch.Tensor, step: int) -> None:
-        self.step = torch.where(self.found, self.step, step)
-        if self.where is not None:
-            self.where = torch.where(self.found, self.where, bad)
-            bad = bad.any()
-        self.found = self.found | bad
+    def note(self, values: torch.Tensor, step: int) -> None:
+        seen = torch.where(torch.isfinite(values.reshape(-1)), NEVER, step)
+        self.first = torch.minimum(self.first, seen)
 
-    def packed(self) -> torch.Tensor:
-        parts = [self.found.reshape(1), self.step.reshape(1)]
-        if self.where is not None:
-            parts.append(self.where)
-        return torch.cat([t.float() for t in parts])
+    @staticmethod
+    def read(values: list[float]) -> tuple[int, int] | None:
+        """(step, index of the first item bad at that step) from the synced values, or None."""
+        step = min(values)
+        return (int(step), values.index(step)) if step < NEVER else None
 
 
 class GradientProbe(Callback):
-    def __init__(self, every_steps: int = 16) -> None:
+    def __init__(
+        self, every_steps: int = 16, loss_fault: Callable[[], torch.Tensor | None] | None = None
+    ) -> None:
         self.every_steps = every_steps
+        self.loss_fault = loss_fault  # the first step (or -1) of a non-finite loss, if tracked
         self.index: LayerIndex | None = None
         self._before: list[torch.Tensor] | None = None
         self._reset_epoch(torch.device("cpu"), 0)
@@ -126,8 +128,9 @@ class GradientProbe(Callback):
         self._faults = {
             "weights": FirstEvent(device, n),  # checked every step, before the update
             "gradients": FirstEvent(device, n),  # checked on probe steps
-            "loss": FirstEvent(device),  # checked every step
         }
+        if self.loss_fault is None:  # the NaN guard tracks the loss already in a pipeline run
+            self._faults["loss"] = FirstEvent(device)
 
     def on_epoch_start(self, state: TrainState) -> None:
         assert self.index is not None
@@ -145,7 +148,7 @@ class GradientProbe(Callback):
             # every step, before the update: are the weights still finite? One step later every
             # layer is NaN, so only now can the first one be named.
             weight_norms = torch.stack(torch._foreach_norm(index.params))
-            self._faults["weights"].note(~torch.isfinite(weight_norms), step)
+            self._faults["weights"].note(weight_norms, step)
             if not self._probe_now(state):
                 return
             which = [i for i, p in enumerate(index.params) if p.grad is not None]
@@ -161,15 +164,16 @@ class GradientProbe(Callback):
             self.grad_sum += layer_grad
             self.total_max = torch.maximum(self.total_max, layer_grad.norm())
             self.n_grad += 1
-            bad_g = torch.zeros(len(index.params), dtype=torch.bool, device=layer_grad.device)
-            bad_g[which] = ~torch.isfinite(torch.stack(grad_norms))
-            self._faults["gradients"].note(bad_g, step)
+            per_param = torch.zeros(len(index.params), device=layer_grad.device)
+            per_param[which] = torch.stack(grad_norms).float()
+            self._faults["gradients"].note(per_param, step)
             self._before = [index.params[i].detach().clone() for i in index.ratio_params]
 
     def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
         if self.index is None:
             return
-        self._faults["loss"].note(~torch.isfinite(out.loss), state.step)
+        if "loss" in self._faults:
+            self._faults["loss"].note(out.loss.detach().float(), state.step)
         if self._before is None:
             return
         with torch.no_grad():
@@ -188,7 +192,9 @@ class GradientProbe(Callback):
         The one host sync of this probe per epoch."""
         assert self.index is not None
         n = len(self.index.names)
-        faults = list(self._faults.items())
+        device = self.grad_sum.device
+        faults = [self._faults["weights"].first, self._faults["gradients"].first]
+        loss = self._faults["loss"].first if "loss" in self._faults else self._guard_loss()
         packed = torch.cat(
             [
                 self.grad_sum / max(self.n_grad, 1),
@@ -196,34 +202,45 @@ class GradientProbe(Callback):
                 self.ratio_grad_sum / max(self.n_grad, 1),
                 self.weight_sum / max(self.n_ratio, 1),
                 self.total_max.reshape(1),
-                *(event.packed().to(self.grad_sum.device) for _, event in faults),
             ]
         ).tolist()
+        steps = torch.cat([*faults, loss.to(device)]).tolist()
+        n_params = len(self.index.params)
         return {
             "grad_norm": packed[:n] if self.n_grad else [],
             "update_ratio": packed[n : 2 * n] if self.n_ratio else [],
             "ratio_grad_norm": packed[2 * n : 3 * n] if self.n_grad else [],
             "weight_norm": packed[3 * n : 4 * n] if self.n_ratio else [],
             "grad_norm_max": packed[4 * n] if self.n_grad else None,
-            "first_nonfinite": self._first_fault(faults, packed[4 * n + 1 :]),
+            "first_nonfinite": self._first_fault(
+                steps[:n_params], steps[n_params : 2 * n_params], steps[2 * n_params :]
+            ),
         }
 
+    def _guard_loss(self) -> torch.Tensor:
+        assert self.loss_fault is not None and self.index is not None
+        step = self.loss_fault()
+        device = self.index.owner.device
+        if step is None:
+            return torch.full((1,), NEVER, dtype=torch.long, device=device)
+        step = step.reshape(1).to(device)
+        return torch.where(step < 0, NEVER, step)
+
     def _first_fault(
-        self, faults: list[tuple[str, FirstEvent]], values: list[float]
+        self, weights: list[float], grads: list[float], loss: list[float]
     ) -> dict[str, Any] | None:
         """The earliest fault; at the same step weights before gradients before the loss (the
         weights were bad before the forward pass that made the loss bad)."""
         assert self.index is not None
-        seen = []
-        pos = 0
         owner = self.index.owner.tolist()
-        for rank, (kind, event) in enumerate(faults):
-            width = 2 + (len(event.where) if event.where is not None else 0)
-            found, step, where = values[pos], int(values[pos + 1]), values[pos + 2 : pos + width]
-            pos += width
-            if found:
-                first = next((i for i, bad in enumerate(where) if bad), None)
-                layer = self.index.names[owner[first]] if first is not None else None
+        seen = []
+        for rank, (kind, values) in enumerate(
+            (("weights", weights), ("gradients", grads), ("loss", loss))
+        ):
+            found = FirstEvent.read(values) if values else None
+            if found is not None:
+                step, item = found
+                layer = self.index.names[owner[item]] if kind != "loss" else None
                 seen.append((step, rank, {"step": step, "layer": layer, "kind": kind}))
         return min(seen, key=lambda s: s[:2])[2] if seen else None
 

@@ -19,6 +19,7 @@ from trainwise.diagnose.findings import Finding
 
 VANISHING_RATIO = 1e-3  # an early layer's gradient RMS below 0.1% of a later one's
 EXPLODING_GROWTH = 100.0  # gradient norm grew 100x over training, or a spike 100x the median
+EXPLODING_NORM = 1e4  # a total gradient norm no healthy (mean-reduced, scaled) loss reaches
 DEAD_SHARE = 0.5  # half of a layer's ReLU units never active on a batch
 SATURATED_SHARE = 0.5  # half of a layer's sigmoid/tanh units pinned at a rail
 RATIO_HIGH = 0.1  # update/weight ratio per step (healthy ~1e-3 .. 1e-2)
@@ -175,34 +176,58 @@ def vanishing_gradients(epochs: list[dict[str, Any]], ctx: Context) -> list[Find
 
 
 def exploding_gradients(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
+    """Gradient norms that turned non-finite before anything else did, reached an absolute
+    size no healthy normalised loss produces, grew 100x over training, or spiked 100x above
+    the median epoch."""
+    fix = "set train.clip_norm=1.0, lower train.lr, or add normalisation (model.norm=batch)"
+    first = next((e["first_nonfinite"] for e in epochs if e.get("first_nonfinite")), None)
+    if first is not None and first["kind"] == "gradients":
+        return [
+            Finding(
+                "exploding_gradients",
+                "error",
+                f"gradients overflowed to NaN/Inf at step {first['step']}, first in layer "
+                f"{first['layer']}, while weights and loss were still finite",
+                {"first_step": first["step"], "first_layer": first["layer"]},
+                fix,
+                next(e["epoch"] for e in epochs if e.get("first_nonfinite")),
+                first["step"],
+                first["layer"],
+            )
+        ]
     totals = [
-        math.sqrt(sum(g * g for g in e["grad_norm"])) if e.get("grad_norm") else None
+        math.sqrt(sum(g * g for g in e["grad_norm"]))
+        if e.get("grad_norm") and all(_finite(g) for g in e["grad_norm"])
+        else None
         for e in epochs
     ]
-    peaks = [e.get("grad_norm_max") for e in epochs]
-    fix = "set train.clip_norm=1.0, lower train.lr, or add normalisation (model.norm=batch)"
-    if any(p is not None and not _finite(p) for p in peaks):
-        return []  # the nonfinite rule reports it, with its step and layer
     known = [i for i, t in enumerate(totals) if t is not None and t > 0]
-    if len(known) < 2:
+    if not known:
         return []
     values = [totals[i] for i in known]
     median = statistics.median(values)
-    first = values[0]
+    smallest = min(values)
     for i in known:
-        e, t, peak = epochs[i], totals[i], peaks[i] or 0.0
-        grew = t / first if first > 0 else 1.0
-        spike = peak / median if median > 0 else 1.0
-        if grew >= EXPLODING_GROWTH or spike >= EXPLODING_GROWTH:
+        e, t = epochs[i], totals[i]
+        peak = e.get("grad_norm_max") or 0.0
+        grew = t / smallest if smallest > 0 else 1.0
+        spike = peak / median if median > 0 and len(values) > 2 else 1.0
+        if grew >= EXPLODING_GROWTH or spike >= EXPLODING_GROWTH or peak >= EXPLODING_NORM:
             g = e["grad_norm"]
             layer = max(range(len(g)), key=lambda j: g[j])
             return [
                 Finding(
                     "exploding_gradients",
                     "warning",
-                    f"the gradient norm exploded in epoch {e['epoch']}: {t:.3g} "
-                    f"(first epoch {first:.3g}, largest step {peak:.3g})",
-                    {"grad_norm_total": values, "growth": grew, "spike_to_median": spike},
+                    f"the gradient norm exploded in epoch {e['epoch']}: largest step {peak:.3g} "
+                    f"(epoch mean {t:.3g}; smallest epoch mean {smallest:.3g}), most of it in "
+                    f"layer {ctx.layers[layer]}",
+                    {
+                        "grad_norm_total": values,
+                        "growth": grew,
+                        "spike_to_median": spike,
+                        "largest_step": peak,
+                    },
                     fix,
                     e["epoch"],
                     None,
