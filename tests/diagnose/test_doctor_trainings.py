@@ -210,3 +210,23 @@ def test_on_nan_rollback_events_become_findings():
     result = fit(model=TwoLayerNet(), callbacks=[PoisonOnce(9)], epochs=5, on_nan="rollback")
     (event,) = [f for f in result.findings if f.rule == "numeric_fault"]
     assert "rolled back" in event.applied and "halved" in event.what
+
+
+class SaturatingNet(nn.Module):
+    """A tanh layer fed by weights 30x too large: its units sit at ±1."""
+
+    def __init__(self, d: int = 8, width: int = 32) -> None:
+        super().__init__()
+        self.hidden, self.squash = nn.Linear(d, width), nn.Tanh()
+        self.out = nn.Linear(width, 1)
+        with torch.no_grad():
+            self.hidden.weight.mul_(30.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(self.squash(self.hidden(x)))
+
+
+def test_oversized_weights_saturate_the_tanh_units_of_that_layer():
+    result = fit(model=SaturatingNet(), epochs=3)
+    found = rules(result)["saturated_units"]
+    assert found.layer == "hidden" and found.evidence["saturated_share"] >= 0.5
