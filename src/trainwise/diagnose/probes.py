@@ -5,8 +5,9 @@
   step whether the loss, the gradients or the weights stopped being finite (the first step and
   layer where that happened).
 - `ActivationProbe`: on the first batch of each epoch, forward hooks on the activation modules
-  measure dead ReLU units (never positive on the batch) and saturated sigmoid/tanh units; the
-  hooks are removed as soon as that forward pass is done.
+  measure dead ReLU units (never positive on the batch) and the share of sigmoid/tanh outputs
+  within 1% of a rail (saturated: no gradient); the hooks are removed as soon as that forward
+  pass is done.
 
 Hazard: nothing here reads a tensor on the host during an epoch (no `.item()`, no `bool()`);
 the results are device tensors that `epoch_summary` reads with one `.tolist()`.
@@ -26,7 +27,6 @@ from trainwise.train.state import StepOutput, TrainState
 
 RELU_LIKE = (nn.ReLU, nn.ReLU6)
 SATURATING = (nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid)
-SATURATED_SHARE = 0.95  # a unit is saturated when this share of its outputs sit at a rail
 
 
 @dataclass(frozen=True)
@@ -282,8 +282,7 @@ class ActivationProbe(Callback):
                 else:
                     low, high = _rails(mod)
                     margin = 0.01 * (high - low)
-                    at_rail = ((y <= low + margin) | (y >= high - margin)).float().mean(dim=1)
-                    share = (at_rail >= SATURATED_SHARE).float().mean()
+                    share = ((y <= low + margin) | (y >= high - margin)).float().mean()
             self._stats.append((name, kind, self._last_weighted, share))
 
         return hook

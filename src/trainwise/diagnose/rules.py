@@ -21,7 +21,7 @@ VANISHING_RATIO = 1e-3  # an early layer's gradient RMS below 0.1% of a later on
 EXPLODING_GROWTH = 100.0  # gradient norm grew 100x over training, or a spike 100x the median
 EXPLODING_NORM = 1e4  # a total gradient norm no healthy (mean-reduced, scaled) loss reaches
 DEAD_SHARE = 0.5  # half of a layer's ReLU units never active on a batch
-SATURATED_SHARE = 0.5  # half of a layer's sigmoid/tanh units pinned at a rail
+SATURATED_SHARE = 0.5  # half of a layer's sigmoid/tanh outputs pinned at a rail
 RATIO_HIGH = 0.1  # update/weight ratio per step (healthy ~1e-3 .. 1e-2)
 RATIO_LOW = 1e-4
 SLOW_RATIO = 3e-4  # with the loss flat, steps this small mean the learning rate is too low
@@ -289,8 +289,8 @@ def saturated_units(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]
             Finding(
                 "saturated_units",
                 "warning",
-                f"{share:.0%} of the sigmoid/tanh units after layer {layer} are saturated (stuck "
-                f"at a rail, zero gradient) since epoch {since}",
+                f"{share:.0%} of the sigmoid/tanh outputs after layer {layer} are saturated "
+                f"(at a rail, where the gradient vanishes) since epoch {since}",
                 {"activation": act["module"], "saturated_share": share, "since_epoch": since},
                 "use ReLU-family activations, Xavier init (model.init=xavier), normalisation "
                 "(model.norm=batch) or a lower train.lr",
