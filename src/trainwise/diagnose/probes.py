@@ -119,6 +119,8 @@ class GradientProbe(Callback):
     def on_fit_start(self, state: TrainState) -> None:
         self.index = LayerIndex.of(state.model, state.device)
         self.reset_nonfinite(state.device)
+        # a run resumed mid-epoch gets no on_epoch_start for that epoch
+        self._reset_epoch(state.device, len(self.index.names))
 
     def reset_nonfinite(self, device: torch.device | None = None) -> None:
         """Forget earlier faults (a fresh fit, or a rollback: the next fault is a new one)."""
