@@ -301,6 +301,7 @@ def _model(
         head.n_outputs,
         data.preprocessor.embedding_cardinalities,
         data.summary["kind"],
+        getattr(data.preprocessor, "model_inputs", None),
     )
     return config, build_model(config)
 
