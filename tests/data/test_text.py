@@ -14,7 +14,7 @@ from trainwise.data.text_kinds import resolve_kind
 from trainwise.errors import DataError
 from trainwise.spec.model import TextSpec
 
-WORDS = "the quick brown fox jumps over a lazy dog while seven cats watch quietly".split()
+WORDS = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while", "seven"]
 
 
 def text_frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
@@ -53,7 +53,7 @@ def test_tokenizer_learns_from_training_rows_only():
     train = text_frame()
     pre = fitted(train)
     unseen = pd.DataFrame({"text": ["zebra xylophone quokka"], "y": ["a"]})
-    ids, mask = pre.transform(unseen).extra
+    _, mask = pre.transform(unseen).extra
     assert pre.encoder.tokenizer_ is not None
     vocab = pre.encoder.tokenizer_.get_vocab()
     assert "zebra" not in vocab and "fox" in vocab
@@ -105,7 +105,7 @@ def test_auto_kind_is_text_only_when_every_feature_is_text():
 
 def test_text_kind_with_other_columns_names_them_and_suggests_mixed():
     frame = text_frame().assign(n=np.arange(200) % 7)
-    with pytest.raises(DataError, match="'n'.*mixed"):
+    with pytest.raises(DataError, match=r"'n'.*mixed"):
         resolve_kind("text", infer_schema(frame, "y"))
 
 

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from test_text import text_frame
 
 from trainwise.data.mixed import MixedPreprocessor
 from trainwise.data.schema import infer_schema
@@ -14,8 +15,6 @@ from trainwise.data.text_kinds import resolve_kind
 from trainwise.data.varseq import VarSequencePreprocessor
 from trainwise.errors import DataError
 from trainwise.spec.model import CleanSpec, TextSpec
-
-from test_text import text_frame
 
 
 def test_mixed_table_gives_dense_codes_and_one_token_pair_per_text_column():

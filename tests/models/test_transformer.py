@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from test_rnn import token_batch
 
 from trainwise.models.build import build_model, model_config
 from trainwise.models.combiner import CombinedNet
 from trainwise.models.transformer import TransformerEncoderNet
 from trainwise.spec.model import ModelSpec
-
-from test_rnn import token_batch
 
 TRANSFORMER = {"d_model": 16, "heads": 2, "layers": 2, "ff": 32, "pooling": "mean"}
 

@@ -20,8 +20,8 @@ from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sequence import SequencePreprocessor
 from trainwise.data.sources import read_table
 from trainwise.data.split import split_rows
-from trainwise.data.text_kinds import resolve_kind, text_preprocessor, text_preprocessor_from_state
 from trainwise.data.target import TargetEncoder
+from trainwise.data.text_kinds import resolve_kind, text_preprocessor, text_preprocessor_from_state
 from trainwise.data.transforms import Preprocessor, TabularPreprocessor
 from trainwise.errors import DataError
 from trainwise.spec.model import DataSpec

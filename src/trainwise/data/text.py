@@ -2,11 +2,11 @@
 
 The tokenizer is a Hugging Face `tokenizers` model (byte-pair encoding by default: sub-words
 keep misspellings, numbers and rare words apart without an unbounded vocabulary; its training is
-deterministic, which exact resume needs, whereas WordPiece's vocabulary order varies run to run). It is trained on
-the training rows alone, so validation and test words the training text never saw are as unknown
-to the model as they will be in production. Its own JSON is stored inside the preprocessor's
-JSON state: a saved model tokenizes raw text in a new process exactly as in training, and
-loading it runs no code.
+deterministic, which exact resume needs, whereas WordPiece's vocabulary order varies from run to
+run). It is trained on the training rows alone, so validation and test words the training text
+never saw are as unknown to the model as they will be in production. Its own JSON is stored
+inside the preprocessor's JSON state: a saved model tokenizes raw text in a new process exactly
+as in training, and loading it runs no code.
 
 Every text is padded or cut to `max_length` tokens; the mask marks real tokens. An empty text
 becomes a single unknown token, so no row is all padding (attention over nothing is undefined).

@@ -29,8 +29,7 @@ def resolve_kind(kind: str, schema: Schema) -> str:
         if len(used) > 1 or kind not in {"auto", "sequence"}:
             raise DataError(
                 f"column(s) {', '.join(map(repr, arrays))} hold arrays beside other features",
-                "one column of arrays (a sequence of varying length per row) and no other "
-                "feature",
+                "one column of arrays (a sequence of varying length per row) and no other feature",
                 "drop the other feature columns (data.drop=[...]) or split the arrays into "
                 "one column per step",
             )

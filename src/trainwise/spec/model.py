@@ -13,9 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
-ColumnKind = Literal[
-    "numeric", "categorical", "boolean", "text", "array", "identifier", "constant"
-]
+ColumnKind = Literal["numeric", "categorical", "boolean", "text", "array", "identifier", "constant"]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "selu"]
 
 
