@@ -5,7 +5,7 @@ installed libraries labelled by their library (real prose, 4 classes), and a syn
 set whose label flips with negation (word order matters). Seconds are wall-clock on this
 machine; run it on an idle machine for timings to compare.
 
-    PYTHONPATH=src python -m benchmarks.text_families [--families embedding_bag,rnn] [--max-rows N]
+    PYTHONPATH=src python -m benchmarks.text_families [--families rnn,transformer] [--epochs N]
 """
 
 from __future__ import annotations
@@ -85,11 +85,12 @@ def negation_reviews(n: int = 3000, seed: int = 0) -> tuple[pd.DataFrame, str]:
     return pd.DataFrame({"review": texts, "sentiment": labels}), "sentiment"
 
 
-def run(frame: pd.DataFrame, target: str, family: str) -> dict[str, float]:
+def run(frame: pd.DataFrame, target: str, family: str, epochs: int | None) -> dict[str, float]:
     started = time.perf_counter()
-    result = trainwise.fit(
-        frame, target, spec={"model": {"name": family}}, save=False, progress=False
-    )
+    spec: dict = {"model": {"name": family}}
+    if epochs is not None:
+        spec["train"] = {"epochs": epochs}
+    result = trainwise.fit(frame, target, spec=spec, save=False, progress=False)
     test = result.metrics["test"]
     return {
         "accuracy": test["accuracy"],
@@ -104,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--families", default="embedding_bag,transformer,rnn")
     parser.add_argument("--datasets", default="sms_spam,docstrings,negation")
+    parser.add_argument("--epochs", type=int, default=None, help="cap (default: the spec's)")
     args = parser.parse_args()
     makers = {"sms_spam": sms_spam, "docstrings": docstrings, "negation": negation_reviews}
     for name in args.datasets.split(","):
@@ -113,7 +115,7 @@ def main() -> None:
             continue
         frame, target = made
         for family in args.families.split(","):
-            m = run(frame, target, family)
+            m = run(frame, target, family, args.epochs)
             print(
                 f"{name:10s} {family:14s} acc={m['accuracy']:.4f} f1={m['f1']:.4f} "
                 f"f1_macro={m['f1_macro']:.4f} epochs={m['epochs']:3d} "
