@@ -77,6 +77,21 @@ def test_reloaded_model_predicts_identically(tmp_path: Path, family: str):
     assert np.array_equal(result.predict_proba(new_rows), loaded.predict_proba(new_rows))
 
 
+def test_mixed_table_is_detected_trained_and_reloaded(tmp_path: Path):
+    frame = messages(150)
+    rng = np.random.default_rng(1)
+    frame["message"] = frame["message"] + " sent from my phone today"  # prose: >= 6 words
+    frame["hour"] = rng.integers(0, 24, size=len(frame))
+    frame["channel"] = rng.choice(["sms", "mms", "app"], size=len(frame))
+    result = trainwise.fit(
+        frame, "label", epochs=2, progress=False, output={"dir": str(tmp_path / "run")}
+    )
+    assert result.summary["kind"] == "mixed"
+    loaded = trainwise.load(tmp_path / "run")
+    rows = frame.drop(columns="label").head(20)
+    assert np.array_equal(result.predict_proba(rows), loaded.predict_proba(rows))
+
+
 class StopAt(trainwise.Callback):
     """Stop mid-epoch the way the signal handler does; the checkpointer saves that step."""
 

@@ -95,12 +95,17 @@ def test_lowercase_option():
     assert not np.array_equal(cased.transform(frame).extra[0], cased.transform(upper).extra[0])
 
 
-def test_auto_kind_is_text_only_when_every_feature_is_text():
+def test_auto_kind_text_mixed_or_tabular():
     frame = text_frame()
-    assert resolve_kind("auto", infer_schema(frame, "y")) == "text"
-    with_number = frame.assign(n=np.arange(len(frame)) % 7)
-    assert resolve_kind("auto", infer_schema(with_number, "y")) == "tabular"
-    assert resolve_kind("mixed", infer_schema(with_number, "y")) == "mixed"
+    assert resolve_kind("auto", infer_schema(frame, "y"), frame) == "text"
+    # prose beside a number: mixed; a few words (names, titles) beside it: TF-IDF in a table
+    prose = frame.assign(text=frame["text"] + " and more words here", n=np.arange(200) % 7)
+    assert resolve_kind("auto", infer_schema(prose, "y"), prose) == "mixed"
+    short = prose.assign(text=[f"Mr {w} {i}" for i, w in enumerate(frame["text"].str[:6])])
+    assert infer_schema(short, "y").of_kind("text") == ["text"]
+    assert resolve_kind("auto", infer_schema(short, "y"), short) == "tabular"
+    assert resolve_kind("mixed", infer_schema(short, "y"), short) == "mixed"
+    assert resolve_kind("tabular", infer_schema(prose, "y"), prose) == "tabular"
 
 
 def test_text_kind_with_other_columns_names_them_and_suggests_mixed():

@@ -127,7 +127,7 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         if frames.test is not None
         else frame.iloc[indices.test].reset_index(drop=True)
     )
-    kind = resolve_kind(frames.kind, schema)
+    kind = resolve_kind(frames.kind, schema, frame)
     pre: Preprocessor = (
         text_preprocessor(kind, schema, spec)
         or (

@@ -1,15 +1,17 @@
 """Which data kind a table is (text, mixed, variable-length sequence), and its preprocessor.
 
 `auto` picks `text` when every feature is free text, `varseq` (a sequence of varying length)
-when the single feature holds arrays, and otherwise leaves the table to the tabular path, where
-a text column becomes TF-IDF features. `mixed` (a token encoder per text column beside the
-numbers and categories) is chosen explicitly with data.kind=mixed: on tables where text is a
-minor column (titanic's names) TF-IDF is as good and cheaper, so it stays the default there.
+when the single feature holds arrays, and `mixed` (a token encoder per text column beside the
+numbers and categories) when a text column is prose: at least `PROSE_WORDS` words on average.
+Short text beside other columns (titanic's passenger names, addresses, titles) stays on the
+tabular path as TF-IDF features, which suit a few words and keep the tabular defaults unchanged.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+import pandas as pd
 
 from trainwise.data.mixed import MixedPreprocessor
 from trainwise.data.schema import Schema
@@ -20,7 +22,19 @@ from trainwise.errors import DataError
 from trainwise.spec.model import DataSpec
 
 
-def resolve_kind(kind: str, schema: Schema) -> str:
+PROSE_WORDS = 6.0
+
+
+def prose_columns(schema: Schema, frame: pd.DataFrame) -> list[str]:
+    """Text columns whose values average at least PROSE_WORDS words (messages, reviews)."""
+    return [
+        name
+        for name in schema.of_kind("text")
+        if frame[name].dropna().astype(str).str.split().str.len().mean() >= PROSE_WORDS
+    ]
+
+
+def resolve_kind(kind: str, schema: Schema, frame: pd.DataFrame | None = None) -> str:
     """The data kind for the schema: the one asked for, checked, or the one `auto` implies."""
     used = [c for c in schema.columns if c.used]
     kinds = {c.kind for c in used}
@@ -35,7 +49,10 @@ def resolve_kind(kind: str, schema: Schema) -> str:
             )
         return "varseq"
     if kind == "auto":
-        return "text" if kinds == {"text"} else "tabular"
+        if kinds == {"text"}:
+            return "text"
+        prose = frame is not None and prose_columns(schema, frame)
+        return "mixed" if prose else "tabular"
     if kind == "text" and kinds != {"text"}:
         others = [c.name for c in used if c.kind != "text"]
         raise DataError(
