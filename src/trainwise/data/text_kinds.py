@@ -21,7 +21,6 @@ from trainwise.data.varseq import VarSequencePreprocessor
 from trainwise.errors import DataError
 from trainwise.spec.model import DataSpec
 
-
 PROSE_WORDS = 6.0
 
 
