@@ -92,6 +92,21 @@ def test_mixed_table_is_detected_trained_and_reloaded(tmp_path: Path):
     assert np.array_equal(result.predict_proba(rows), loaded.predict_proba(rows))
 
 
+def test_sequences_of_varying_length_learn_and_reload(tmp_path: Path):
+    """Python API: a column of arrays; the label is whether the walk ends above zero."""
+    rng = np.random.default_rng(0)
+    walks = [rng.normal(size=int(rng.integers(4, 30))).cumsum() for _ in range(300)]
+    frame = pd.DataFrame({"walk": walks, "up": [int(w[-1] > 0) for w in walks]})
+    result = trainwise.fit(
+        frame, "up", epochs=15, progress=False, output={"dir": str(tmp_path / "run")}
+    )
+    assert result.summary["kind"] == "varseq"
+    assert result.metrics["test"]["accuracy"] >= 0.8
+    loaded = trainwise.load(tmp_path / "run")
+    rows = frame.drop(columns="up").head(20)
+    assert np.array_equal(result.predict_proba(rows), loaded.predict_proba(rows))
+
+
 class StopAt(trainwise.Callback):
     """Stop mid-epoch the way the signal handler does; the checkpointer saves that step."""
 
