@@ -122,13 +122,12 @@ class CombinedNet(nn.Module):
         parts: list[torch.Tensor] = []
         if self.stem is not None:  # dense holds the steps, rest[0] their mask
             parts.append(self.encoders[0](self.stem(dense), rest[0]))
-            return self.head(self.combiner(self.drop(torch.cat(parts, dim=1))))
-        if self.n_dense:
+        elif self.n_dense:
             parts.append(dense.reshape(dense.shape[0], -1))
         if self.category_embeddings:
             codes, rest = rest[0], rest[1:]
             parts += [emb(codes[:, j]) for j, emb in enumerate(self.category_embeddings)]
-        for k, (emb, enc) in enumerate(zip(self.token_embeddings, self.encoders, strict=True)):
+        for k, (emb, enc) in enumerate(zip(self.token_embeddings, self.encoders, strict=False)):
             ids, mask = rest[2 * k], rest[2 * k + 1]
             parts.append(enc(emb(ids), mask))
         return self.head(self.combiner(self.drop(torch.cat(parts, dim=1))))
