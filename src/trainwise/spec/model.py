@@ -168,7 +168,7 @@ class TransformerSpec(Section):
 
 
 class EmbeddingBagSpec(Section):
-    dim: int = Field(64, ge=1)
+    dim: int = Field(128, ge=1)
     """Token embedding width; the text vector is its masked mean and max (2 × dim)."""
 
 
