@@ -1,0 +1,177 @@
+"""trainwise against a hand-written loop, PyTorch Lightning and Keras 3 (torch backend).
+
+One process, one model (the same `ConvNet1D` module object type in every framework: Keras wraps
+it in `TorchModuleWrapper`), the same MNIST-1D rows, AdamW (lr 1e-3, weight decay 1e-4), batch
+64, the same number of epochs with a validation pass after each, fp32 unless stated. Each
+framework uses its own default data loading: Lightning a `DataLoader` over a `TensorDataset`,
+Keras `fit` on NumPy arrays; trainwise and the hand-written loop gather batches from in-memory
+tensors. Reports seconds per epoch (the marginal cost of an epoch: a long run minus a short run;
+the whole run divided by its epochs is shown beside it), samples per second, the ratio
+to the hand-written loop, peak RSS growth and test accuracy.
+
+Run: `.venv/bin/python -m benchmarks.vs_frameworks [--epochs N] [--repeats R]`
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("KERAS_BACKEND", "torch")  # before keras is imported anywhere
+
+import argparse
+import logging
+import statistics
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from benchmarks.common import ConvNet1D, mnist1d_arrays, peak_rss_mib, timed
+from benchmarks.loop_overhead import BATCH, hand_loop, trainwise_run
+
+Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
+    model.eval()
+    with torch.no_grad():
+        return float((model(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
+
+
+def lightning_fit(data: Arrays, epochs: int, seed: int) -> float:
+    import lightning as L
+    from torch.utils.data import DataLoader, TensorDataset
+
+    xtr, ytr, xv, yv, xt, yt = data
+
+    class Module(L.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = ConvNet1D()
+            self.loss = nn.CrossEntropyLoss()
+
+        def training_step(self, batch: Any, _: int) -> torch.Tensor:
+            x, y = batch
+            loss = self.loss(self.net(x), y)
+            self.log("loss", loss, on_step=False, on_epoch=True)
+            return loss
+
+        def validation_step(self, batch: Any, _: int) -> None:
+            x, y = batch
+            logits = self.net(x)
+            self.log("val_loss", self.loss(logits, y))
+            self.log("val_acc", (logits.argmax(1) == y).float().mean())
+
+        def configure_optimizers(self) -> torch.optim.Optimizer:
+            return torch.optim.AdamW(self.parameters(), lr=1e-3, weight_decay=1e-4)
+
+    L.seed_everything(seed, verbose=False)
+    module = Module()
+    train = DataLoader(
+        TensorDataset(torch.from_numpy(xtr), torch.from_numpy(ytr)), batch_size=BATCH, shuffle=True
+    )
+    val = DataLoader(TensorDataset(torch.from_numpy(xv), torch.from_numpy(yv)), batch_size=BATCH)
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    trainer.fit(module, train, val)
+    return accuracy(module.net, xt, yt)
+
+
+def keras_fit(data: Arrays, epochs: int, seed: int) -> float:
+    import keras
+
+    xtr, ytr, xv, yv, xt, yt = data
+    keras.utils.set_random_seed(seed)
+    net = ConvNet1D()
+    model = keras.Sequential([keras.Input((xtr.shape[1],)), keras.layers.TorchModuleWrapper(net)])
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        xtr, ytr, batch_size=BATCH, epochs=epochs, validation_data=(xv, yv), shuffle=True, verbose=0
+    )
+    return accuracy(net, xt, yt)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore")
+    logging.getLogger("lightning").setLevel(logging.ERROR)
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    logging.getLogger("lightning.fabric").setLevel(logging.ERROR)
+    x, y, xt, yt = mnist1d_arrays()
+    n_val = len(x) // 5
+    xv, yv, xtr, ytr = x[:n_val], y[:n_val], x[n_val:], y[n_val:]
+    data: Arrays = (xtr, ytr, xv, yv, xt, yt)
+
+    def frame(a: np.ndarray, b: np.ndarray) -> pd.DataFrame:
+        return pd.DataFrame(a, columns=[f"x{i}" for i in range(a.shape[1])]).assign(y=b)
+
+    frames = frame(xtr, ytr), frame(xv, yv), frame(xt, yt)
+
+    def tw(epochs: int, precision: str) -> float:
+        result = trainwise_run(*frames, epochs, 0, save=False, precision=precision)
+        return float(result.metrics["test"]["accuracy"])
+
+    variants: dict[str, Callable[[int], float]] = {
+        "hand-written loop (fp32)": lambda e: accuracy(
+            hand_loop(xtr, ytr, xv, yv, e, 0)[0], xt, yt
+        ),
+        "trainwise (fp32)": lambda e: tw(e, "fp32"),
+        "trainwise (precision auto)": lambda e: tw(e, "auto"),
+        "PyTorch Lightning (fp32)": lambda e: lightning_fit(data, e, 0),
+        "Keras 3, torch backend (fp32)": lambda e: keras_fit(data, e, 0),
+    }
+    short, long = 2, args.epochs
+    for fn in variants.values():  # first calls pay one-off costs (imports, kernel selection)
+        fn(1)
+    per_epoch: dict[str, list[float]] = {name: [] for name in variants}
+    whole: dict[str, list[float]] = {name: [] for name in variants}
+    accs: dict[str, float] = {}
+    memory: dict[str, float] = {}
+    for _ in range(args.repeats):  # interleaved, so drift in machine speed hits all alike
+        for name, fn in variants.items():
+            _, t_short = timed(lambda fn=fn: fn(short))
+            before = peak_rss_mib()
+            accs[name], t_long = timed(lambda fn=fn: fn(long))
+            memory[name] = max(memory.get(name, 0.0), peak_rss_mib() - before)
+            per_epoch[name].append((t_long - t_short) / (long - short))
+            whole[name].append(t_long / long)
+    base = statistics.median(per_epoch["hand-written loop (fp32)"])
+    print(
+        f"\n{'variant':<32}{'s/epoch':>9}{'ratio':>7}{'samples/s':>11}{'whole run':>11}"
+        f"{'peak RSS +MiB':>15}{'test acc':>10}"
+    )
+    for name, values in per_epoch.items():
+        med = statistics.median(values)
+        print(
+            f"{name:<32}{med:>9.4f}{med / base:>7.3f}{len(xtr) / med:>11.0f}"
+            f"{statistics.median(whole[name]):>11.4f}{memory[name]:>15.1f}{accs[name]:>10.4f}"
+        )
+    print(
+        f"(s/epoch: the extra time of a {long}-epoch run over a {short}-epoch run, per extra "
+        f"epoch, so start-up and final evaluation cancel out; whole run: a {long}-epoch run's "
+        f"time / {long}. Median of {args.repeats} interleaved repeats; {len(xtr)} training "
+        f"rows; {torch.get_num_threads()} threads. Peak RSS growth: the rise of the process "
+        "high-water mark during a run, so later variants show only what exceeds earlier ones.)"
+    )
+
+
+if __name__ == "__main__":
+    main()
