@@ -12,6 +12,7 @@ from trainwise.diagnose.rules import (
     FINAL_RULES,
     Context,
     divergence,
+    exploding_gradients,
     loss_stagnant,
     nonfinite,
     overfitting,
@@ -112,6 +113,14 @@ def test_divergence_far_above_a_constant_prediction_is_an_error():
     assert f.severity == "error" and f.epoch == 1
     (g,) = divergence(epochs_from([0.6, 0.3, 0.2, 0.7]), CTX)
     assert g.severity == "warning" and g.epoch == 4
+
+
+def test_exploding_gradients_grow_from_earlier_epochs_not_later_ones():
+    rising = [[g, 0.01, g, 0.01, g, g] for g in (0.1, 0.2, 1.0, 30.0)]
+    (f,) = exploding_gradients(epochs_from([0.6, 0.5, 0.4, 0.3], grad=rising), CTX)
+    assert f.epoch == 4 and f.evidence["growth"] >= 100
+    converging = [[g, 0.01, g, 0.01, g, g] for g in (1.0, 0.3, 0.05, 0.005)]
+    assert exploding_gradients(epochs_from([0.6, 0.3, 0.1, 0.05], grad=converging), CTX) == []
 
 
 def test_vanishing_names_the_earliest_layer():

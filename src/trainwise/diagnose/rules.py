@@ -205,13 +205,13 @@ def exploding_gradients(epochs: list[dict[str, Any]], ctx: Context) -> list[Find
     if not known:
         return []
     values = [totals[i] for i in known]
-    median = statistics.median(values)
-    smallest = min(values)
-    for i in known:
+    for k, i in enumerate(known):
         e, t = epochs[i], totals[i]
         peak = e.get("grad_norm_max") or 0.0
+        smallest = min(values[: k + 1])  # grown from where it had been, never from later
         grew = t / smallest if smallest > 0 else 1.0
-        spike = peak / median if median > 0 and len(values) > 2 else 1.0
+        median = statistics.median(values[: k + 1])
+        spike = peak / median if median > 0 and k >= 2 else 1.0
         if grew >= EXPLODING_GROWTH or spike >= EXPLODING_GROWTH or peak >= EXPLODING_NORM:
             g = e["grad_norm"]
             layer = max(range(len(g)), key=lambda j: g[j])
@@ -220,8 +220,8 @@ def exploding_gradients(epochs: list[dict[str, Any]], ctx: Context) -> list[Find
                     "exploding_gradients",
                     "warning",
                     f"the gradient norm exploded in epoch {e['epoch']}: largest step {peak:.3g} "
-                    f"(epoch mean {t:.3g}; smallest epoch mean {smallest:.3g}), most of it in "
-                    f"layer {ctx.layers[layer]}",
+                    f"(epoch mean {t:.3g}; smallest earlier epoch mean {smallest:.3g}), most of "
+                    f"it in layer {ctx.layers[layer]}",
                     {
                         "grad_norm_total": values,
                         "growth": grew,
