@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from trainwise.data.augment import build_augment
+from trainwise.data.image_augment import build_image_augment
+from trainwise.data.image_sources import holds_arrays
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
 from trainwise.errors import Interrupted, ModelError, SpecError, TrainingFailed
@@ -76,6 +78,8 @@ def run(
     head = _head(spec, data, device)
     config, net = _model(spec, data, head, model)
     net = net.to(device)
+    if device.type == "cuda" and data.summary["kind"] == "image":
+        net = net.to(memory_format=torch.channels_last)  # NHWC: cuDNN's fastest convolutions
     _check_shapes(net, data, head)
 
     precision = resolve_precision(spec.train.precision, device)
@@ -149,9 +153,15 @@ def run(
         log(f"resumed from {where.name}: epoch {state.epoch}, step {state.step}")
 
     augment = build_augment(spec.data.augment, data.summary["kind"], spec.train.seed)
+    image_augment = _image_augment(spec, data)
 
     def batches(gen: torch.Generator, start: int):
         stream = data.train.batches(spec.train.batch_size, gen, start)
+        if image_augment is not None:  # may soften the targets too (Mixup, CutMix)
+            return (
+                image_augment(inputs, y, state.epoch, start + i)
+                for i, (inputs, y) in enumerate(stream)
+            )
         if augment is None:
             return stream
         return (
@@ -199,7 +209,7 @@ def run(
             spec.train.label_smoothing,
         )
         save_bundle(folder.path / "model", predictor, config, h)
-        if data.test_rows is not None:
+        if data.test_rows is not None and not holds_arrays(data.test_rows):
             folder.write_text("test.csv", data.test_rows.to_csv(index=False))
         folder.write_json("metrics.json", metrics)
         folder.write_json("run.json", _provenance(spec, state, device))
@@ -258,6 +268,22 @@ def _is_best_epoch(early_stopping: Callback | None) -> Any:
     return lambda state: early_stopping.wait == 0 and early_stopping.best_epoch == state.epoch
 
 
+def _image_augment(spec: Spec, data: PreparedData) -> Any:
+    """Image batches' augmentation, in the pixel units the fitted standardisation implies."""
+    if data.summary["kind"] != "image":
+        return None
+    stats = data.preprocessor.state_dict()["state"]
+    schema = data.schema
+    return build_image_augment(
+        spec.data.augment,
+        spec.train.seed,
+        schema.task,
+        len(schema.classes),
+        stats["mean"],
+        stats["std"],
+    )
+
+
 def _head(spec: Spec, data: PreparedData, device: torch.device) -> Head:
     schema = data.schema
     weights = None
@@ -301,6 +327,7 @@ def _model(
         head.n_outputs,
         data.preprocessor.embedding_cardinalities,
         data.summary["kind"],
+        data.input_shape,
     )
     return config, build_model(config)
 

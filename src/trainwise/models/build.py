@@ -12,7 +12,9 @@ from torch import nn
 
 from trainwise.errors import ModelError
 from trainwise.models.cnn1d import CNN1D
+from trainwise.models.cnn2d import CNN2D
 from trainwise.models.mlp import MLP
+from trainwise.models.resnet import ResNet
 from trainwise.registry import Registry
 from trainwise.spec.model import ModelSpec
 
@@ -70,14 +72,67 @@ def _cnn1d(
     )
 
 
-FAMILY_FOR_KIND = {"tabular": "mlp", "sequence": "cnn1d"}
+@MODELS.register("cnn2d")
+def _cnn2d(
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    side: int,
+    channels: list[int],
+    blocks: int,
+    activation: str,
+    dropout: float,
+) -> nn.Module:
+    return CNN2D(n_dense, out_features, side, channels, blocks, activation, dropout)
+
+
+@MODELS.register("resnet")
+def _resnet(
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    side: int,
+    channels: list[int],
+    blocks: int,
+    activation: str,
+    dropout: float,
+) -> nn.Module:
+    return ResNet(n_dense, out_features, side, channels, blocks, activation, dropout)
+
+
+FAMILY_FOR_KIND = {"tabular": "mlp", "sequence": "cnn1d", "image": "resnet"}
+IMAGE_FAMILIES = {"cnn2d", "resnet"}
 
 
 def model_config(
-    spec: ModelSpec, n_dense: int, out_features: int, cardinalities: list[int], kind: str
+    spec: ModelSpec,
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    kind: str,
+    input_shape: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to rebuild the architecture, as JSON; `auto` follows the data kind."""
     name = FAMILY_FOR_KIND[kind] if spec.name == "auto" else spec.name
+    if (name in IMAGE_FAMILIES) != (kind == "image"):
+        raise ModelError(
+            f"model {name!r} does not suit {kind} data",
+            "cnn2d or resnet for images; mlp or cnn1d for tables and sequences",
+            "set model.name=auto",
+        )
+    if name in IMAGE_FAMILIES:
+        shape = input_shape or (n_dense, 32, 32)
+        return {
+            "name": name,
+            "n_dense": n_dense,
+            "out_features": out_features,
+            "cardinalities": [],
+            "side": int(max(shape[1:])),
+            "channels": list(spec.channels),
+            "blocks": spec.blocks,
+            "activation": spec.activation,
+            "dropout": spec.dropout,
+        }
     if name == "cnn1d":
         return {
             "name": name,
