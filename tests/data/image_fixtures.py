@@ -1,4 +1,4 @@
-"""Small generated image folders: a class is a bright square in one corner of a noisy image."""
+"""Small generated image folders and arrays of three classes a convolution tells apart."""
 
 from __future__ import annotations
 
@@ -9,15 +9,21 @@ from PIL import Image
 
 
 def shapes_images(n_per_class: int, size: int = 12, colour: bool = False, seed: int = 0):
-    """Images (n, h, w[, 3]) uint8 and labels: class k has a bright square in corner k."""
+    """Images (n, h, w[, 3]) uint8 and labels c0, c1, c2: horizontal stripes, vertical stripes,
+    or a bright square at a random place, over noise (what a convolution tells apart)."""
     rng = np.random.default_rng(seed)
     images, labels = [], []
-    half = size // 2
     for k in range(3):
         for _ in range(n_per_class):
             img = rng.integers(0, 60, (size, size)).astype(np.uint8)
-            top, left = [(0, 0), (0, half), (half, 0)][k]
-            img[top : top + half, left : left + half] = 200
+            phase = int(rng.integers(2))
+            if k == 0:
+                img[phase::2, :] += 150
+            elif k == 1:
+                img[:, phase::2] += 150
+            else:
+                top, left = rng.integers(0, size - size // 3, 2)
+                img[top : top + size // 3, left : left + size // 3] = 220
             if colour:
                 img = np.stack([img, img // 2, 255 - img], axis=-1)
             images.append(img)

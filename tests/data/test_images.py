@@ -94,7 +94,7 @@ def test_bad_image_sources_are_data_errors(tmp_path):
     (root / "c0" / "notes.txt").unlink()
     (root / "c1" / "bad.png").write_bytes(b"not a png at all")
     spec = DataSpec(source=str(root))
-    with pytest.raises(DataError, match="bad.png"):
+    with pytest.raises(DataError, match=r"bad\.png"):
         prepare(spec, load_frames(spec), seed=0)
     pd.DataFrame({"image": ["nope/1.png", "nope/2.png"], "label": [0, 1]}).to_csv(
         tmp_path / "t.csv", index=False

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-
 from image_fixtures import write_folder
+
 from trainwise.data.image_sources import read_image_folder
 from trainwise.data.images import ImagePreprocessor, image_schema
 from trainwise.data.prepare import load_frames, prepare
@@ -70,5 +70,5 @@ def test_a_corrupt_file_met_while_streaming_is_a_data_error_naming_it(tmp_path):
     bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
     frame = pd.concat([frame, pd.DataFrame({"image": [str(bad)], "label": ["c0"]})])
     split = image_split(pre, target, frame, stream=True, workers=1)
-    with pytest.raises(DataError, match="broken.png"):
+    with pytest.raises(DataError, match=r"broken\.png"):
         list(split.batches(4))

@@ -179,5 +179,8 @@ class StreamingSplit:
                 prefetch_factor=PREFETCH if workers else None,
                 persistent_workers=workers > 0,
                 worker_init_fn=_one_thread if workers else None,
+                # its own generator: the loader draws a worker seed at every pass, which would
+                # otherwise advance the global RNG and change dropout against the in-memory path
+                generator=torch.Generator().manual_seed(0),
             )
         return self._loader, self._sampler
