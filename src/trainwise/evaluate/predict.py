@@ -27,7 +27,7 @@ from trainwise.models.heads import Head
 
 EVAL_BATCH = 4096
 PREDICT_ROWS = 1024  # image rows decoded at a time when predicting from raw rows
-EVAL_ELEMENTS = 2**21  # input values per evaluation batch (8 MB of float32): bounds memory
+EVAL_ELEMENTS = 2**19  # input values per evaluation batch (2 MiB of float32): bounds activations
 
 
 def eval_batch_size(row_shape: tuple[int, ...], most: int = EVAL_BATCH) -> int:
