@@ -49,6 +49,9 @@ def test_a_folder_trains_from_the_cli_and_predicts_a_csv_of_paths(tmp_path, run_
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert len(pd.read_csv(tmp_path / "p.csv")) == len(test_rows)
+    scored = run_cli("evaluate", tmp_path / "run", "--data", root, cwd=tmp_path)
+    assert scored.returncode == 0, scored.stderr
+    assert '"accuracy"' in scored.stdout  # a class folder is labelled data too
 
 
 @pytest.mark.parametrize("case", ["empty", "stray", "corrupt", "missing_csv"])
