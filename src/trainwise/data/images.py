@@ -112,8 +112,10 @@ class ImagePreprocessor:
                 "a path to an image file",
                 "fill in or drop rows without an image",
             )
-        with _open(value) as image:
-            image = image.convert("L" if s["channels"] == 1 else "RGB")
+        mode = "L" if s["channels"] == 1 else "RGB"
+        image, _ = _open(value, draft=(mode, (w, h)))
+        with image:
+            image = image.convert(mode)
             image = _fit_size(image, (h, w), s["resize"])
             pixels = np.asarray(image, dtype=np.float32) / 255.0
         return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
@@ -175,9 +177,17 @@ def image_schema(frame: pd.DataFrame, column: str, target: str | list[str], task
     return Schema((used,), tuple(targets), task, tuple(classes))
 
 
-def _open(path: str) -> Image.Image:
+def _open(
+    path: str, draft: tuple[str, tuple[int, int]] | None = None
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Open and decode one file; returns it and its full (height, width). `draft` lets JPEGs
+    decode at a reduced scale still at least the requested size (up to 8× less work for large
+    photos; other formats ignore it)."""
     try:
         image = Image.open(path)
+        width, height = image.size
+        if draft is not None:
+            image.draft(*draft)
         image.load()  # decode now, so a truncated file fails here and names itself
     except FileNotFoundError:
         raise DataError(
@@ -191,7 +201,7 @@ def _open(path: str) -> Image.Image:
             "a valid PNG, JPEG, BMP, GIF, TIFF or WebP file",
             "replace or remove the damaged file",
         ) from None
-    return image
+    return image, (height, width)
 
 
 def _probe(value: Any) -> tuple[tuple[int, int], bool]:
@@ -206,13 +216,13 @@ def _probe(value: Any) -> tuple[tuple[int, int], bool]:
             "a path to an image file",
             "fill in or drop rows without an image",
         )
-    with _open(value) as image:
-        width, height = image.size
+    image, size = _open(value, draft=("RGB", (32, 32)))  # colour is visible at any scale
+    with image:
         if image.mode in GREY_MODES:
-            return (height, width), True
+            return size, True
         rgb = np.asarray(image.convert("RGB"), dtype=np.int16)  # colour files of grey content
         grey = bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-        return (height, width), grey
+        return size, grey
 
 
 def _fit_size(image: Image.Image, size: tuple[int, int], how: str) -> Image.Image:
