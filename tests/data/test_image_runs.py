@@ -76,3 +76,29 @@ def test_predicting_rows_without_the_image_column_is_a_data_error(tmp_path):
     result = trainwise.fit((images, labels), save=False, **{**SMALL, "epochs": 1})
     with pytest.raises(DataError, match="image column"):
         result.predict(pd.DataFrame({"x": [1, 2]}))
+
+
+class _StopAtStep(trainwise.Callback):
+    """Stop mid-epoch the way a SIGTERM does; the checkpointer then saves this step."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_after_backward(self, state) -> None:
+        if state.step + 1 == self.at:
+            state.stop_reason = "interrupted by SIGTERM"
+
+
+def test_a_streamed_augmented_run_resumed_mid_epoch_is_exact(tmp_path):
+    """Augmentation (and Mixup) are seeded per (epoch, batch) and the streamed batches replay:
+    an interrupted run resumed mid-epoch ends with the uninterrupted run's history."""
+    root = write_folder(tmp_path / "imgs", n_per_class=12)  # 25 training rows: 2 batches per epoch; step 3 is mid-epoch 2
+    settings = {"channels": [8], "epochs": 3, "batch_size": 16, "progress": False}
+    settings |= {"loading": "stream", "workers": 0, "mixup": 0.4, "cutout": 0.3, "flip": True}
+    ref = trainwise.fit(str(root), output={"dir": str(tmp_path / "ref")}, **settings)
+    with pytest.raises(trainwise.errors.Interrupted) as caught:
+        trainwise.fit(
+            str(root), output={"dir": str(tmp_path / "run")}, callbacks=[_StopAtStep(3)], **settings
+        )
+    resumed = trainwise.fit(resume=caught.value.run_folder)
+    assert resumed.history == ref.history
