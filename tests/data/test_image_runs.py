@@ -92,7 +92,8 @@ class _StopAtStep(trainwise.Callback):
 def test_a_streamed_augmented_run_resumed_mid_epoch_is_exact(tmp_path):
     """Augmentation (and Mixup) are seeded per (epoch, batch) and the streamed batches replay:
     an interrupted run resumed mid-epoch ends with the uninterrupted run's history."""
-    root = write_folder(tmp_path / "imgs", n_per_class=12)  # 25 training rows: 2 batches per epoch; step 3 is mid-epoch 2
+    # 25 training rows: 2 batches per epoch, so step 3 is in the middle of epoch 2
+    root = write_folder(tmp_path / "imgs", n_per_class=12)
     settings = {"channels": [8], "epochs": 3, "batch_size": 16, "progress": False}
     settings |= {"loading": "stream", "workers": 0, "mixup": 0.4, "cutout": 0.3, "flip": True}
     ref = trainwise.fit(str(root), output={"dir": str(tmp_path / "ref")}, **settings)
