@@ -29,8 +29,8 @@ def test_forward_shape_gradients_and_rebuild(name, shape):
     assert torch.equal(net(x), again(x))
 
 
-def test_auto_picks_resnet_for_images_and_refuses_mismatched_families():
-    assert model_config(ModelSpec(), 1, 10, [], "image", (1, 8, 8))["name"] == "resnet"
+def test_auto_picks_cnn2d_for_images_and_refuses_mismatched_families():
+    assert model_config(ModelSpec(), 1, 10, [], "image", (1, 8, 8))["name"] == "cnn2d"
     with pytest.raises(ModelError, match="does not suit"):
         model_config(ModelSpec(name="mlp"), 1, 10, [], "image", (1, 8, 8))
     with pytest.raises(ModelError, match="does not suit"):

@@ -100,7 +100,7 @@ def _resnet(
     return ResNet(n_dense, out_features, side, channels, blocks, activation, dropout)
 
 
-FAMILY_FOR_KIND = {"tabular": "mlp", "sequence": "cnn1d", "image": "resnet"}
+FAMILY_FOR_KIND = {"tabular": "mlp", "sequence": "cnn1d", "image": "cnn2d"}
 IMAGE_FAMILIES = {"cnn2d", "resnet"}
 
 

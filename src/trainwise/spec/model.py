@@ -160,7 +160,7 @@ class DataSpec(Section):
 class ModelSpec(Section):
     name: Literal["auto", "mlp", "cnn1d", "cnn2d", "resnet"] = "auto"
     """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d,
-    image: resnet)."""
+    image: cnn2d)."""
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
