@@ -82,6 +82,8 @@ def run(
     if device.type == "cuda" and data.summary["kind"] == "image":
         net = net.to(memory_format=torch.channels_last)  # NHWC: cuDNN's fastest convolutions
     _check_shapes(net, data, head)
+    if spec.train.compile:
+        net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
 
     precision = resolve_precision(spec.train.precision, device, net)
     optimizer = build_optimizer(net, spec.train)
@@ -335,7 +337,7 @@ def _model(
         head.n_outputs,
         data.preprocessor.embedding_cardinalities,
         data.summary["kind"],
-        data.input_shape,
+        getattr(data.preprocessor, "model_inputs", None),
     )
     return config, build_model(config)
 

@@ -16,7 +16,9 @@ from trainwise.spec.model import ModelSpec
 @pytest.mark.parametrize("shape", [(1, 8, 8), (3, 20, 28), (3, 96, 96)])
 def test_forward_shape_gradients_and_rebuild(name, shape):
     spec = ModelSpec(name=name, channels=[8, 16], blocks=2)
-    config = json.loads(json.dumps(model_config(spec, shape[0], 4, [], "image", shape)))
+    config = json.loads(
+        json.dumps(model_config(spec, shape[0], 4, [], "image", {"image_shape": shape}))
+    )
     net = build_model(config)
     x = torch.randn(3, *shape)
     out = net(x)
@@ -30,8 +32,10 @@ def test_forward_shape_gradients_and_rebuild(name, shape):
 
 
 def test_auto_picks_cnn2d_for_images_and_refuses_mismatched_families():
-    assert model_config(ModelSpec(), 1, 10, [], "image", (1, 8, 8))["name"] == "cnn2d"
+    assert (
+        model_config(ModelSpec(), 1, 10, [], "image", {"image_shape": [1, 8, 8]})["name"] == "cnn2d"
+    )
     with pytest.raises(ModelError, match="does not suit"):
-        model_config(ModelSpec(name="mlp"), 1, 10, [], "image", (1, 8, 8))
+        model_config(ModelSpec(name="mlp"), 1, 10, [], "image")
     with pytest.raises(ModelError, match="does not suit"):
         model_config(ModelSpec(name="resnet"), 5, 2, [], "tabular")

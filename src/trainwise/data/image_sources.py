@@ -63,8 +63,11 @@ def read_image_folder(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame({IMAGE_COLUMN: paths, LABEL_COLUMN: labels})
 
 
-def find_image_column(frame: pd.DataFrame, named: str | None = None) -> str | None:
-    """The column holding image paths or arrays: `named` if given, else the first that does."""
+def find_image_column(
+    frame: pd.DataFrame, named: str | None = None, arrays: bool = True
+) -> str | None:
+    """The column holding image paths (or arrays, when `arrays`): `named` if given, else the
+    first that does."""
     if named is not None:
         if named not in frame.columns:
             raise DataError(
@@ -75,7 +78,7 @@ def find_image_column(frame: pd.DataFrame, named: str | None = None) -> str | No
         return named
     for name in frame.columns:
         values = frame[name].dropna().head(20)
-        if len(values) and all(_is_image_value(v) for v in values):
+        if len(values) and all(_is_image_value(v, arrays) for v in values):
             return str(name)
     return None
 
@@ -129,6 +132,7 @@ def frame_from_image_arrays(x: np.ndarray, y: Any | None = None) -> pd.DataFrame
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise DataError(f"image array has dtype {x.dtype}", "numbers", "convert with astype")
     frame = pd.DataFrame({IMAGE_COLUMN: list(x)})
+    frame.attrs["images"] = True  # tells load_frames these arrays are images, not sequences
     if y is not None:
         y = np.asarray(y)
         if len(y) != len(x):
@@ -166,9 +170,9 @@ def _image_key(value: Any) -> str:
     return str(value)
 
 
-def _is_image_value(value: Any) -> bool:
+def _is_image_value(value: Any, arrays: bool) -> bool:
     if isinstance(value, np.ndarray):
-        return value.ndim in (2, 3)
+        return arrays and value.ndim in (2, 3)
     return isinstance(value, str) and value.lower().endswith(IMAGE_EXTENSIONS)
 
 

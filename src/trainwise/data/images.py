@@ -127,6 +127,11 @@ class ImagePreprocessor:
         return (self.state_["channels"], h, w)
 
     @property
+    def model_inputs(self) -> dict[str, Any]:
+        """What the model builder needs beyond the channel count: the image shape."""
+        return {"image_shape": list(self.input_shape)}
+
+    @property
     def embedding_cardinalities(self) -> list[int]:
         return []
 

@@ -30,6 +30,7 @@ from trainwise.data.sources import read_table
 from trainwise.data.split import split_rows
 from trainwise.data.streaming import image_split, should_stream
 from trainwise.data.target import TargetEncoder
+from trainwise.data.text_kinds import resolve_kind, text_preprocessor, text_preprocessor_from_state
 from trainwise.data.transforms import Preprocessor, TabularPreprocessor
 from trainwise.errors import DataError
 from trainwise.spec.model import DataSpec
@@ -47,7 +48,7 @@ class Frames:
     test: pd.DataFrame | None
     target: str | list[str]
     task: str
-    kind: str = "tabular"  # tabular | sequence | image
+    kind: str = "tabular"  # auto | tabular | sequence | text | mixed | image
     image_column: str | None = None
 
 
@@ -82,7 +83,7 @@ def load_frames(
             frame = read_table(spec.source, fmt=spec.format)
             name = _stem(spec.source)
             if kind in {"auto", "image"}:
-                column = find_image_column(frame, spec.image.column)
+                column = find_image_column(frame, spec.image.column, arrays=False)
                 if column is not None:
                     base = Path(spec.source).resolve().parent
                     frame, kind = resolve_image_paths(frame, column, base), "image"
@@ -92,7 +93,10 @@ def load_frames(
         test = read_table(spec.test, fmt=spec.format)
     image_column = None
     if kind in {"auto", "image"}:
-        image_column = find_image_column(frame, spec.image.column)
+        # arrays are images only when marked so (N×H×W / N×C×H×W input) or asked for: a
+        # column of 2-D arrays may equally be sequences of varying length (steps × channels)
+        arrays = kind == "image" or bool(frame.attrs.get("images"))
+        image_column = find_image_column(frame, spec.image.column, arrays)
         if image_column is None and kind == "image":
             raise DataError(
                 "data.kind is image but no column holds image paths or arrays",
@@ -112,8 +116,7 @@ def load_frames(
             f"data.target: one of the columns {', '.join(map(str, frame.columns[:40]))}",
             "pass --target COLUMN (or data.target in the spec)",
         )
-    resolved_kind = "tabular" if kind == "auto" else kind
-    return Frames(name, frame, validation, test, target, task, resolved_kind, image_column)
+    return Frames(name, frame, validation, test, target, task, kind, image_column)
 
 
 def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
@@ -128,7 +131,11 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         summary["cleaning"]["duplicate_rows_dropped"] = dropped
     elif spec.clean.duplicates:
         before = len(frame)
-        frame = frame.drop_duplicates(ignore_index=True)
+        try:
+            frame = frame.drop_duplicates(ignore_index=True)
+        except TypeError:  # a column of arrays (variable-length sequences) is not hashable
+            hashable = frame.map(lambda v: tuple(v) if isinstance(v, list | np.ndarray) else v)
+            frame = frame[~hashable.duplicated()].reset_index(drop=True)
         summary["cleaning"]["duplicate_rows_dropped"] = before - len(frame)
     schema = (
         image_schema(frame, image, frames.target, frames.task)
@@ -165,12 +172,16 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         if frames.test is not None
         else frame.iloc[indices.test].reset_index(drop=True)
     )
+    kind = resolve_kind(frames.kind, schema, frame)
     pre: Preprocessor = (
         ImagePreprocessor(schema, spec.image, image)
         if image is not None
-        else SequencePreprocessor(schema)
-        if frames.kind == "sequence"
-        else TabularPreprocessor(schema, spec.clean)
+        else text_preprocessor(kind, schema, spec)
+        or (
+            SequencePreprocessor(schema)
+            if kind == "sequence"
+            else TabularPreprocessor(schema, spec.clean)
+        )
     ).fit(train)
     target = TargetEncoder(schema).fit(train)
     stream = isinstance(pre, ImagePreprocessor) and should_stream(
@@ -187,7 +198,7 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     described = _describe(schema, pre, train, val, test, indices.notes)
     described["cleaning"] = summary["cleaning"] | described["cleaning"]
     summary.update(described)
-    summary["kind"] = frames.kind
+    summary["kind"] = kind
     if isinstance(pre, ImagePreprocessor):
         summary["loading"] = "stream" if stream else "memory"
     train_split = split_tensors(train)
@@ -210,6 +221,8 @@ def preprocessor_from_state(schema: Schema, raw: dict[str, Any]) -> Preprocessor
         return ImagePreprocessor.from_state(schema, raw)
     if raw.get("kind") == "sequence":
         return SequencePreprocessor.from_state(schema, raw)
+    if raw.get("kind") in {"text", "mixed", "varseq"}:
+        return text_preprocessor_from_state(schema, raw)
     return TabularPreprocessor.from_state(schema, raw)
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
-ColumnKind = Literal["numeric", "categorical", "boolean", "text", "identifier", "constant"]
+ColumnKind = Literal["numeric", "categorical", "boolean", "text", "array", "identifier", "constant"]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "selu"]
 
 
@@ -103,6 +103,10 @@ class AugmentSpec(Section):
     cutmix: float = Field(0.0, ge=0)
     """Classification images: CutMix with Beta(alpha, alpha) area, alpha = this (0 = off; 1.0 is
     typical). With both on, each batch uses one of the two at random."""
+    token_dropout: float = Field(0.1, ge=0, lt=1)
+    """Text: replace each token by the unknown token with this probability."""
+    token_swap: float = Field(0.0, ge=0, lt=1)
+    """Text: swap each token with its right neighbour with this probability."""
 
 
 class ImageSpec(Section):
@@ -121,6 +125,24 @@ class ImageSpec(Section):
     end in an image extension. Relative paths are read relative to the table's folder."""
 
 
+class TextSpec(Section):
+    """Tokenization of text columns, learned from the training split only and saved with the
+    model (the tokenizer's own JSON inside the preprocessor state)."""
+
+    tokenizer: Literal["bpe", "word"] = "bpe"
+    """Sub-word byte-pair encoding (robust to misspellings, numbers and rare words) or whole
+    words (rarer ones become the unknown token)."""
+    vocab_size: int = Field(8000, ge=50)
+    """Largest vocabulary, special tokens included."""
+    min_frequency: int = Field(2, ge=1)
+    """A token must occur this often in the training text to enter the vocabulary."""
+    max_length: int | None = Field(None, ge=2)
+    """Tokens kept per text (longer texts are cut at the end). Default: the 95th percentile of
+    the training texts' lengths, between 8 and 256."""
+    lowercase: bool = True
+    """Lower-case (and Unicode-normalise) the text before tokenizing."""
+
+
 class DataSpec(Section):
     source: str | None = None
     """A file (CSV, TSV, Parquet, JSON lines) or a built-in dataset name (e.g. `digits`)."""
@@ -134,10 +156,15 @@ class DataSpec(Section):
     """Optional separate validation file; otherwise split from `source`."""
     test: str | None = None
     """Optional separate test file; otherwise split from `source`."""
-    kind: Literal["auto", "tabular", "sequence", "image"] = "auto"
-    """What the columns are: `tabular` (one feature each), `sequence` (the time steps of one
-    signal, e.g. MNIST-1D) or `image` (a folder of class sub-folders, or a table with a column
-    of image paths). `auto`: a built-in dataset or the source's layout says; otherwise tabular."""
+    kind: Literal["auto", "tabular", "sequence", "text", "mixed", "image"] = "auto"
+    """What the columns are: `tabular` (one feature each; text columns as TF-IDF features),
+    `sequence` (the time steps of one signal, e.g. MNIST-1D, or one column holding arrays of
+    varying length), `text` (free-text columns, tokenized), `mixed` (a table whose text columns
+    get a token encoder beside the numbers and categories), `image` (a folder of class
+    sub-folders, a table with a column of image paths, or image arrays). `auto`: a built-in
+    dataset or the source's layout says (a folder or a column of image paths: image); `text`
+    when every feature is free text; `sequence` when the one feature holds arrays; otherwise
+    tabular."""
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
@@ -145,6 +172,7 @@ class DataSpec(Section):
     split: SplitSpec = Field(default_factory=SplitSpec)
     clean: CleanSpec = Field(default_factory=CleanSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    text: TextSpec = Field(default_factory=TextSpec)
     image: ImageSpec = Field(default_factory=ImageSpec)
     loading: Literal["auto", "memory", "stream"] = "auto"
     """Images: `memory` decodes every image once into tensors; `stream` decodes each batch from
@@ -157,10 +185,46 @@ class DataSpec(Section):
     8 (0 decodes in the training process)."""
 
 
+class RNNSpec(Section):
+    cell: Literal["lstm", "gru"] = "gru"
+    """Recurrent cell."""
+    hidden: int = Field(128, ge=1)
+    """Hidden units per direction."""
+    layers: int = Field(1, ge=1)
+    """Stacked recurrent layers."""
+    bidirectional: bool = True
+    """Also read each sequence backwards (within its own length, padding never read)."""
+    pooling: Literal["mean", "max", "last"] = "max"
+    """How the per-step outputs become one vector: masked mean, masked max, or the last real
+    step (of each direction)."""
+    embedding_dim: int = Field(64, ge=1)
+    """Token embedding width (text)."""
+
+
+class TransformerSpec(Section):
+    d_model: int = Field(64, ge=8)
+    """Width of the token representations."""
+    heads: int = Field(4, ge=1)
+    """Attention heads; must divide d_model."""
+    layers: int = Field(2, ge=1)
+    """Encoder layers (pre-norm)."""
+    ff: int = Field(256, ge=1)
+    """Width of each layer's feed-forward block."""
+    pooling: Literal["mean", "max", "cls"] = "mean"
+    """Masked mean or max over the tokens, or a learned [CLS] token."""
+
+
+class EmbeddingBagSpec(Section):
+    dim: int = Field(128, ge=1)
+    """Token embedding width; the text vector is its masked mean and max (2 × dim)."""
+
+
 class ModelSpec(Section):
-    name: Literal["auto", "mlp", "cnn1d", "cnn2d", "resnet"] = "auto"
+    name: Literal[
+        "auto", "mlp", "cnn1d", "rnn", "transformer", "embedding_bag", "cnn2d", "resnet"
+    ] = "auto"
     """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d,
-    image: cnn2d)."""
+    sequences of varying length: rnn, text and mixed: see docs/text.md, image: cnn2d)."""
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
@@ -181,6 +245,12 @@ class ModelSpec(Section):
     length (or the height and width)."""
     blocks: int = Field(1, ge=1)
     """cnn1d, resnet: residual blocks per stage; cnn2d: conv-norm-activation layers per stage."""
+    rnn: RNNSpec = Field(default_factory=RNNSpec)
+    """rnn: the recurrent encoder (text, or sequences of varying length)."""
+    transformer: TransformerSpec = Field(default_factory=TransformerSpec)
+    """transformer: the attention encoder."""
+    embedding_bag: EmbeddingBagSpec = Field(default_factory=EmbeddingBagSpec)
+    """embedding_bag: pooled token embeddings (fastText-like), the fastest text encoder."""
 
     @field_validator("hidden")
     @classmethod
@@ -276,6 +346,10 @@ class TrainSpec(Section):
     """Force deterministic kernels (bit-identical reruns, slower on GPU)."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     """Where to train; `auto` takes a GPU when there is one."""
+    compile: bool = False
+    """Compile the model with `torch.compile` (TorchInductor) before training. Pays on GPUs and
+    for long runs of larger models; the compile itself takes tens of seconds on a CPU, so it is
+    off by default (figures in docs/benchmarks.md)."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
     loss scaling on older GPUs; on CPUs bf16 for convolutional models where the CPU computes
