@@ -19,6 +19,8 @@ import torch
 from torch import nn
 
 from trainwise.data.augment import build_augment
+from trainwise.data.image_augment import build_image_augment
+from trainwise.data.image_sources import holds_arrays
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
 from trainwise.diagnose.data_checks import data_findings
@@ -80,6 +82,8 @@ def run(
     head = _head(spec, data, device)
     config, net = _model(spec, data, head, model)
     net = net.to(device)
+    if device.type == "cuda" and data.summary["kind"] == "image":
+        net = net.to(memory_format=torch.channels_last)  # NHWC: cuDNN's fastest convolutions
     _check_shapes(net, data, head)
     if spec.train.compile:
         net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
@@ -166,9 +170,15 @@ def run(
         log(f"resumed from {where.name}: epoch {state.epoch}, step {state.step}")
 
     augment = build_augment(spec.data.augment, data.summary["kind"], spec.train.seed)
+    image_augment = _image_augment(spec, data)
 
     def batches(gen: torch.Generator, start: int):
         stream = data.train.batches(spec.train.batch_size, gen, start)
+        if image_augment is not None:  # may soften the targets too (Mixup, CutMix)
+            return (
+                image_augment(inputs, y, state.epoch, start + i)
+                for i, (inputs, y) in enumerate(stream)
+            )
         if augment is None:
             return stream
         return (
@@ -223,7 +233,7 @@ def run(
             spec.train.label_smoothing,
         )
         save_bundle(folder.path / "model", predictor, config, h)
-        if data.test_rows is not None:
+        if data.test_rows is not None and not holds_arrays(data.test_rows):
             folder.write_text("test.csv", data.test_rows.to_csv(index=False))
         folder.write_json("metrics.json", metrics)
         if doctor is not None:
@@ -317,6 +327,22 @@ def _is_best_epoch(early_stopping: Callback | None) -> Any:
     if not isinstance(early_stopping, EarlyStopping):
         return None
     return lambda state: early_stopping.wait == 0 and early_stopping.best_epoch == state.epoch
+
+
+def _image_augment(spec: Spec, data: PreparedData) -> Any:
+    """Image batches' augmentation, in the pixel units the fitted standardisation implies."""
+    if data.summary["kind"] != "image":
+        return None
+    stats = data.preprocessor.state_dict()["state"]
+    schema = data.schema
+    return build_image_augment(
+        spec.data.augment,
+        spec.train.seed,
+        schema.task,
+        len(schema.classes),
+        stats["mean"],
+        stats["std"],
+    )
 
 
 def _head(spec: Spec, data: PreparedData, device: torch.device) -> Head:

@@ -84,10 +84,45 @@ class AugmentSpec(Section):
     tables get it only when `tabular` is true."""
     tabular: bool = False
     """Also add `noise` to tabular features (off by default: it rarely helps tables)."""
+    flip: bool = False
+    """Images: mirror left-right with probability 0.5. Off by default because it changes the
+    meaning of text, digits and other oriented content; turn it on for photos of objects."""
+    rotation: float = Field(10.0, ge=0, le=180)
+    """Images: rotate by up to this many degrees either way."""
+    crop_scale: float = Field(0.85, gt=0, le=1)
+    """Images: random resized crop keeping at least this fraction of the area (1 = no crop)."""
+    translate: float = Field(0.1, ge=0, lt=1)
+    """Images: shift by up to this fraction of the width and height."""
+    color_jitter: float = Field(0.1, ge=0, lt=1)
+    """Images: brightness, contrast (and, in colour, saturation) scaled by up to 1 ± this."""
+    cutout: float = Field(0.0, ge=0, lt=1)
+    """Images: blank one square whose side is this fraction of the image (0 = off)."""
+    mixup: float = Field(0.0, ge=0)
+    """Classification images: Mixup with Beta(alpha, alpha) weights, alpha = this (0 = off;
+    0.2 is typical)."""
+    cutmix: float = Field(0.0, ge=0)
+    """Classification images: CutMix with Beta(alpha, alpha) area, alpha = this (0 = off; 1.0 is
+    typical). With both on, each batch uses one of the two at random."""
     token_dropout: float = Field(0.1, ge=0, lt=1)
     """Text: replace each token by the unknown token with this probability."""
     token_swap: float = Field(0.0, ge=0, lt=1)
     """Text: swap each token with its right neighbour with this probability."""
+
+
+class ImageSpec(Section):
+    """How image files (or arrays) become tensors of one size."""
+
+    size: int | list[int] | None = None
+    """Side (or [height, width]) every image is brought to. Default: the median short side of
+    a sample of training images, at most 64 and at least 8."""
+    channels: Literal["auto", 1, 3] = "auto"
+    """1 (grey) or 3 (RGB). `auto`: grey when every sampled training image is grey."""
+    resize: Literal["crop", "stretch"] = "crop"
+    """`crop`: scale the short side to the size, then cut the centre (keeps proportions);
+    `stretch`: scale both sides to the size."""
+    column: str | None = None
+    """Table sources: the column holding image file paths. Default: the column whose values
+    end in an image extension. Relative paths are read relative to the table's folder."""
 
 
 class TextSpec(Section):
@@ -121,13 +156,15 @@ class DataSpec(Section):
     """Optional separate validation file; otherwise split from `source`."""
     test: str | None = None
     """Optional separate test file; otherwise split from `source`."""
-    kind: Literal["auto", "tabular", "sequence", "text", "mixed"] = "auto"
+    kind: Literal["auto", "tabular", "sequence", "text", "mixed", "image"] = "auto"
     """What the columns are: `tabular` (one feature each; text columns as TF-IDF features),
     `sequence` (the time steps of one signal, e.g. MNIST-1D, or one column holding arrays of
     varying length), `text` (free-text columns, tokenized), `mixed` (a table whose text columns
-    get a token encoder beside the numbers and categories). `auto`: a built-in dataset says;
-    `text` when every feature is free text; `sequence` when the one feature holds arrays;
-    otherwise tabular."""
+    get a token encoder beside the numbers and categories), `image` (a folder of class
+    sub-folders, a table with a column of image paths, or image arrays). `auto`: a built-in
+    dataset or the source's layout says (a folder or a column of image paths: image); `text`
+    when every feature is free text; `sequence` when the one feature holds arrays; otherwise
+    tabular."""
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
@@ -136,6 +173,16 @@ class DataSpec(Section):
     clean: CleanSpec = Field(default_factory=CleanSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
     text: TextSpec = Field(default_factory=TextSpec)
+    image: ImageSpec = Field(default_factory=ImageSpec)
+    loading: Literal["auto", "memory", "stream"] = "auto"
+    """Images: `memory` decodes every image once into tensors; `stream` decodes each batch from
+    disk in worker processes (memory bounded by the batch size). `auto` streams when the decoded
+    float32 tensors of all splits would exceed `memory_limit_mb`."""
+    memory_limit_mb: int = Field(2048, ge=1)
+    """Decoded size above which `loading: auto` streams from disk."""
+    workers: int | None = Field(None, ge=0)
+    """Worker processes decoding images on the streaming path; default: CPU cores - 1, at most
+    8 (0 decodes in the training process)."""
 
 
 class RNNSpec(Section):
@@ -173,9 +220,11 @@ class EmbeddingBagSpec(Section):
 
 
 class ModelSpec(Section):
-    name: Literal["auto", "mlp", "cnn1d", "rnn", "transformer", "embedding_bag"] = "auto"
+    name: Literal[
+        "auto", "mlp", "cnn1d", "rnn", "transformer", "embedding_bag", "cnn2d", "resnet"
+    ] = "auto"
     """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d,
-    sequences of varying length: rnn, text and mixed: see docs/text.md)."""
+    sequences of varying length: rnn, text and mixed: see docs/text.md, image: cnn2d)."""
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
@@ -192,9 +241,10 @@ class ModelSpec(Section):
     embedding_dim: int | None = Field(None, ge=1)
     """Width of categorical embeddings; default grows with the number of categories."""
     channels: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
-    """cnn1d: channels of each stage; each stage after the first halves the length."""
+    """cnn1d, cnn2d, resnet: channels of each stage; each stage after the first halves the
+    length (or the height and width)."""
     blocks: int = Field(1, ge=1)
-    """cnn1d: residual blocks per stage."""
+    """cnn1d, resnet: residual blocks per stage; cnn2d: conv-norm-activation layers per stage."""
     rnn: RNNSpec = Field(default_factory=RNNSpec)
     """rnn: the recurrent encoder (text, or sequences of varying length)."""
     transformer: TransformerSpec = Field(default_factory=TransformerSpec)
