@@ -19,6 +19,7 @@ IMBALANCE_RATIO = 10.0
 UNSCALED = 10.0  # a model input with a standard deviation or mean beyond this
 MAX_ROWS = 20_000  # rows the leakage check looks at (a sample of larger tables)
 BINS = 32
+HASH_CHUNK = 4096
 
 
 def data_findings(
@@ -35,17 +36,31 @@ def data_findings(
 
 
 def _row_hashes(split: TensorSplit) -> np.ndarray:
-    parts = [split.dense.reshape(len(split), -1).float(), split.codes.float()]
-    parts.append(split.y.reshape(len(split), -1).float())
-    rows = torch.cat([p.cpu() for p in parts], dim=1).numpy()
-    return pd.util.hash_pandas_object(pd.DataFrame(rows), index=False).to_numpy()
+    """One 64-bit hash per row of inputs and target: exact (integer arithmetic on the float
+    bits), chunked so a large image set never needs more than a few MB at once."""
+    n = len(split)
+    parts = [split.dense.reshape(n, -1), split.codes.reshape(n, -1), split.y.reshape(n, -1)]
+    gen = torch.Generator().manual_seed(0)
+    weights = [torch.randint(-(2**62), 2**62, (p.shape[1],), generator=gen) for p in parts]
+    out = np.empty(n, dtype=np.int64)
+    for start in range(0, n, HASH_CHUNK):
+        h = torch.zeros(min(HASH_CHUNK, n - start), dtype=torch.long)
+        for part, w in zip(parts, weights, strict=True):
+            chunk = part[start : start + HASH_CHUNK].cpu()
+            if chunk.is_floating_point():
+                chunk = chunk.float().view(torch.int32)
+            h = h * 1_000_003 + (chunk.long() * w).sum(dim=1)
+        out[start : start + len(h)] = h.numpy()
+    return out
 
 
 def duplicates_across_splits(data: PreparedData) -> list[Finding]:
+    if not isinstance(data.train, TensorSplit):
+        return []  # streamed from disk: the rows are not in memory to compare
     train = _row_hashes(data.train)
     out = []
     for name, split in (("validation", data.validation), ("test", data.test)):
-        if split is None or not len(split):
+        if not isinstance(split, TensorSplit) or not len(split):
             continue
         shared = int(np.isin(_row_hashes(split), train).sum())
         if not shared:
@@ -191,6 +206,8 @@ def constant_features(data: PreparedData) -> list[Finding]:
 
 
 def unscaled_features(data: PreparedData) -> list[Finding]:
+    if not isinstance(data.train, TensorSplit):
+        return []
     x = data.train.dense
     if x.ndim < 2 or not x.is_floating_point() or len(x) < 2:
         return []
