@@ -212,6 +212,8 @@ def unscaled_features(data: PreparedData) -> list[Finding]:
     if x.ndim < 2 or not x.is_floating_point() or len(x) < 2:
         return []
     flat = x.reshape(len(x), -1).float()
+    if flat.shape[1] == 0:  # e.g. text: the inputs are all token ids in `extra`
+        return []
     std, mean = flat.std(dim=0), flat.mean(dim=0)
     big = ((std > UNSCALED) | (mean.abs() > UNSCALED)).nonzero().flatten().tolist()
     if not big:
