@@ -258,10 +258,6 @@ def _spec(args: argparse.Namespace) -> int:
 
 
 def _lr_find(args: argparse.Namespace) -> int:
-    from trainwise.pipeline import lr_find
-    from trainwise.report.plots import lr_finder
-    from trainwise.spec.io import parse_spec
-
     plot = Path(args.plot)
     if plot.suffix.lower() not in {".png", ".svg", ".pdf"}:
         raise SpecError(
@@ -269,6 +265,10 @@ def _lr_find(args: argparse.Namespace) -> int:
             "a file ending in .png, .svg or .pdf",
             "change --plot",
         )
+    from trainwise.pipeline import lr_find
+    from trainwise.report.plots import lr_finder
+    from trainwise.spec.io import parse_spec
+
     result = lr_find(parse_spec(_raw_spec(args)))
     figure = lr_finder(result.to_dict())
     try:
