@@ -45,6 +45,7 @@ def test_a_run_writes_its_report_with_every_section(classification_run: Path):
     assert evaluation.count("<img") == 2  # test and validation: confusion, ROC, calibration
     assert "<img" in sections["learning-curves"] and "<img" in sections["learning-rate"]
     assert "predictions_validation.csv" in sections["reproduce"]
+    assert "<td>hidden</td><td>16</td>" in sections["overview"]  # the model as built
 
 
 def test_the_page_is_self_contained(classification_run: Path):

@@ -12,8 +12,9 @@ import torch
 from torch import nn
 
 import trainwise
-from trainwise.errors import SpecError
+from trainwise.errors import Interrupted, SpecError
 from trainwise.spec.io import spec_from_kwargs
+from trainwise.train.callbacks import Callback
 from trainwise.train.lr_finder import lr_range_test
 from trainwise.train.state import TrainState
 
@@ -144,3 +145,29 @@ def test_lr_find_cli_rejects_a_plot_it_cannot_write(run_cli, tmp_path: Path):
     proc = run_cli("lr-find", "--data", "iris", "--plot", "curve.txt", cwd=tmp_path)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "--plot" in proc.stderr
+
+
+class _StopAfterTwoEpochs(Callback):
+    def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
+        if state.epoch == 2:
+            state.stop_reason = "interrupted by a test"
+
+
+def test_a_resumed_auto_run_reuses_its_saved_lr_instead_of_searching_again(tmp_path: Path):
+    out = tmp_path / "run"
+    settings = {"hidden": [16], "progress": False, "report": False, "tensorboard": False}
+    with pytest.raises(Interrupted):
+        trainwise.fit(
+            "iris",
+            lr="auto",
+            epochs=4,
+            output={"dir": str(out)},
+            callbacks=[_StopAfterTwoEpochs()],
+            **settings,
+        )
+    saved = json.loads((tmp_path / "run.partial" / "lr_finder.json").read_text())
+    lines: list[str] = []
+    result = trainwise.fit(resume=out, log=lines.append)
+    assert not any(line.startswith("lr-find:") for line in lines)
+    assert len(result.history) == 4
+    assert result.history[-1]["lr"] == pytest.approx(saved["suggestion"])

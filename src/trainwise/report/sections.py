@@ -6,6 +6,9 @@ LR finder): it says what is absent and how to get it.
 
 from __future__ import annotations
 
+import json
+import math
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -18,10 +21,11 @@ def overview(run: RunFiles) -> str:
     summary = run.json("data_summary.json") or {}
     metrics = run.json("metrics.json") or {}
     spec = _spec(run)
+    model = (run.json("model/bundle.json") or {}).get("model") or {}
     cards = [
         ("dataset", summary.get("dataset", "?")),
         ("task", summary.get("task", "?")),
-        ("model", spec.get("model", {}).get("name", "?")),
+        ("model", model.get("name", spec.get("model", {}).get("name", "?"))),
         ("epochs", metrics.get("epochs", "?")),
         ("stopped", metrics.get("stop_reason", "?")),
         ("seconds", metrics.get("train_seconds", "?")),
@@ -49,6 +53,14 @@ def overview(run: RunFiles) -> str:
             )
     else:
         html += para("No validation or test scores were recorded.", "muted")
+    if model:
+        shown = {k: v for k, v in model.items() if v not in (None, [], {})}
+        count = _parameter_count(run.folder / "model" / "weights.safetensors")
+        if count is not None:
+            shown["weights and buffers"] = f"{count:,} values"
+        html += "<h3>Model</h3>" + table(
+            ["", "value"], [[k, Raw(_value_html(v))] for k, v in shown.items()]
+        )
     faults = metrics.get("numeric_faults")
     if faults:
         html += "<h3>Numeric faults</h3>" + para(json_text(faults))
@@ -332,6 +344,20 @@ def _per_class(scores: dict[str, Any]) -> str:
     return html
 
 
+def _parameter_count(weights: Path) -> int | None:
+    """Number of values in a safetensors file, read from its JSON header (not the tensors)."""
+    if not weights.is_file():
+        return None
+    with weights.open("rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        if not 0 < size < 100_000_000:
+            return None
+        header = json.loads(f.read(size))
+    return sum(
+        math.prod(entry["shape"]) for name, entry in header.items() if name != "__metadata__"
+    )
+
+
 def _spec(run: RunFiles) -> dict[str, Any]:
     text = run.text("spec.yaml")
     loaded = yaml.safe_load(text) if text else None
@@ -353,6 +379,4 @@ def _value_html(value: Any) -> str:
 
 
 def json_text(value: Any) -> str:
-    import json
-
     return json.dumps(value, default=str)[:2000]
