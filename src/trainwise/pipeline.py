@@ -34,6 +34,7 @@ from trainwise.runs.bundle import head_config, save_bundle
 from trainwise.runs.folder import HistoryWriter, RunFolder
 from trainwise.spec.io import dump_yaml
 from trainwise.spec.model import Spec
+from trainwise.train.budget import apply_budget, resolve_budget
 from trainwise.train.callbacks import Callback
 from trainwise.train.checkpointer import Checkpointer, StopOnSignal
 from trainwise.train.early_stopping import EarlyStopping
@@ -83,19 +84,26 @@ def run(
     net = net.to(device)
     _check_shapes(net, data, head)
 
-    precision = resolve_precision(spec.train.precision, device)
+    precision = resolve_precision(spec.train.precision, device, net)
     found = _auto_lr(spec, net, head, data, precision, resume, log)
     train_spec = spec.train  # with train.lr resolved when it was auto
     if found is not None:
         train_spec = spec.train.model_copy(update={"lr": found.suggestion})
     optimizer = build_optimizer(net, train_spec)
     steps_per_epoch = max(1, -(-len(data.train) // spec.train.batch_size))
-    scheduler, per = build_scheduler(optimizer, train_spec, steps_per_epoch)
+    budget = resolve_budget(spec.train, data.summary["kind"], steps_per_epoch)
+    data.summary["training_budget"] = {
+        "epochs": budget.epochs,
+        "schedule": budget.schedule,
+        "why": budget.reason,
+        "precision": str(precision).removeprefix("torch.") if precision else "fp32",
+    }
+    scheduler, per = build_scheduler(optimizer, apply_budget(train_spec, budget), steps_per_epoch)
     state = TrainState(
         model=net,
         optimizer=optimizer,
         loss_fn=head.loss,
-        max_epochs=spec.train.epochs,
+        max_epochs=budget.epochs,
         batch_size=spec.train.batch_size,
         generator=generator,
         scheduler=scheduler,
@@ -413,7 +421,7 @@ def lr_find(spec: Spec, frame: pd.DataFrame | None = None) -> LRFinderResult:
     _, net = _model(spec, data, head, None)
     net = net.to(device)
     _check_shapes(net, data, head)
-    return range_test(spec, net, head, data, resolve_precision(spec.train.precision, device))
+    return range_test(spec, net, head, data, resolve_precision(spec.train.precision, device, net))
 
 
 def _tensorboard(
