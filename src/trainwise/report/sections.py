@@ -164,9 +164,13 @@ def learning_rate(run: RunFiles) -> str:
     html = ""
     if history:
         train = _spec(run).get("train", {})
-        schedule = train.get("schedule", {}).get("name", "?")
+        budget = (run.json("data_summary.json") or {}).get("training_budget") or {}
+        schedule = budget.get("schedule") or train.get("schedule", {}).get("name", "?")
         html += figure(plots.data_uri(plots.lr_schedule(history)), "learning rate per epoch")
-        html += para(f"Optimizer {train.get('optimizer', '?')}, schedule {schedule}.")
+        text = f"Optimizer {train.get('optimizer', '?')}, schedule {schedule}"
+        if budget:
+            text += f", up to {budget.get('epochs', '?')} epochs ({budget.get('why', '')})"
+        html += para(text + ".")
     finder = run.json("lr_finder.json")
     if finder:
         html += "<h3>LR range test</h3>" + figure(
