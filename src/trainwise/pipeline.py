@@ -204,7 +204,7 @@ def run(
     guard = stateful["nan_guard"]
     if isinstance(guard, NanGuard) and guard.events:
         metrics["numeric_faults"] = guard.events
-    predictions = {}
+    predictions: dict[str, pd.DataFrame] = {}
     if data.validation is not None:
         metrics["validation"], predictions["validation"] = score_split(predictor, data.validation)
     if data.test_rows is not None and spec.evaluate.test:
