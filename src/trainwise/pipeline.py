@@ -83,6 +83,8 @@ def run(
     config, net = _model(spec, data, head, model)
     net = net.to(device)
     _check_shapes(net, data, head)
+    if spec.train.compile:
+        net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
 
     precision = resolve_precision(spec.train.precision, device, net)
     found = _auto_lr(spec, net, head, data, precision, resume, log)
@@ -328,6 +330,7 @@ def _model(
         head.n_outputs,
         data.preprocessor.embedding_cardinalities,
         data.summary["kind"],
+        getattr(data.preprocessor, "model_inputs", None),
     )
     return config, build_model(config)
 

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
-ColumnKind = Literal["numeric", "categorical", "boolean", "text", "identifier", "constant"]
+ColumnKind = Literal["numeric", "categorical", "boolean", "text", "array", "identifier", "constant"]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "selu"]
 
 
@@ -91,6 +91,28 @@ class AugmentSpec(Section):
     tables get it only when `tabular` is true."""
     tabular: bool = False
     """Also add `noise` to tabular features (off by default: it rarely helps tables)."""
+    token_dropout: float = Field(0.1, ge=0, lt=1)
+    """Text: replace each token by the unknown token with this probability."""
+    token_swap: float = Field(0.0, ge=0, lt=1)
+    """Text: swap each token with its right neighbour with this probability."""
+
+
+class TextSpec(Section):
+    """Tokenization of text columns, learned from the training split only and saved with the
+    model (the tokenizer's own JSON inside the preprocessor state)."""
+
+    tokenizer: Literal["bpe", "word"] = "bpe"
+    """Sub-word byte-pair encoding (robust to misspellings, numbers and rare words) or whole
+    words (rarer ones become the unknown token)."""
+    vocab_size: int = Field(8000, ge=50)
+    """Largest vocabulary, special tokens included."""
+    min_frequency: int = Field(2, ge=1)
+    """A token must occur this often in the training text to enter the vocabulary."""
+    max_length: int | None = Field(None, ge=2)
+    """Tokens kept per text (longer texts are cut at the end). Default: the 95th percentile of
+    the training texts' lengths, between 8 and 256."""
+    lowercase: bool = True
+    """Lower-case (and Unicode-normalise) the text before tokenizing."""
 
 
 class DataSpec(Section):
@@ -106,9 +128,13 @@ class DataSpec(Section):
     """Optional separate validation file; otherwise split from `source`."""
     test: str | None = None
     """Optional separate test file; otherwise split from `source`."""
-    kind: Literal["auto", "tabular", "sequence"] = "auto"
-    """What the columns are: `tabular` (one feature each) or `sequence` (the time steps of one
-    signal, e.g. MNIST-1D). `auto`: a built-in dataset says; otherwise tabular."""
+    kind: Literal["auto", "tabular", "sequence", "text", "mixed"] = "auto"
+    """What the columns are: `tabular` (one feature each; text columns as TF-IDF features),
+    `sequence` (the time steps of one signal, e.g. MNIST-1D, or one column holding arrays of
+    varying length), `text` (free-text columns, tokenized), `mixed` (a table whose text columns
+    get a token encoder beside the numbers and categories). `auto`: a built-in dataset says;
+    `text` when every feature is free text; `sequence` when the one feature holds arrays;
+    otherwise tabular."""
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
@@ -116,11 +142,47 @@ class DataSpec(Section):
     split: SplitSpec = Field(default_factory=SplitSpec)
     clean: CleanSpec = Field(default_factory=CleanSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    text: TextSpec = Field(default_factory=TextSpec)
+
+
+class RNNSpec(Section):
+    cell: Literal["lstm", "gru"] = "gru"
+    """Recurrent cell."""
+    hidden: int = Field(128, ge=1)
+    """Hidden units per direction."""
+    layers: int = Field(1, ge=1)
+    """Stacked recurrent layers."""
+    bidirectional: bool = True
+    """Also read each sequence backwards (within its own length, padding never read)."""
+    pooling: Literal["mean", "max", "last"] = "max"
+    """How the per-step outputs become one vector: masked mean, masked max, or the last real
+    step (of each direction)."""
+    embedding_dim: int = Field(64, ge=1)
+    """Token embedding width (text)."""
+
+
+class TransformerSpec(Section):
+    d_model: int = Field(64, ge=8)
+    """Width of the token representations."""
+    heads: int = Field(4, ge=1)
+    """Attention heads; must divide d_model."""
+    layers: int = Field(2, ge=1)
+    """Encoder layers (pre-norm)."""
+    ff: int = Field(256, ge=1)
+    """Width of each layer's feed-forward block."""
+    pooling: Literal["mean", "max", "cls"] = "mean"
+    """Masked mean or max over the tokens, or a learned [CLS] token."""
+
+
+class EmbeddingBagSpec(Section):
+    dim: int = Field(128, ge=1)
+    """Token embedding width; the text vector is its masked mean and max (2 × dim)."""
 
 
 class ModelSpec(Section):
-    name: Literal["auto", "mlp", "cnn1d"] = "auto"
-    """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d)."""
+    name: Literal["auto", "mlp", "cnn1d", "rnn", "transformer", "embedding_bag"] = "auto"
+    """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d,
+    sequences of varying length: rnn, text and mixed: see docs/text.md)."""
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
@@ -140,6 +202,12 @@ class ModelSpec(Section):
     """cnn1d: channels of each stage; each stage after the first halves the length."""
     blocks: int = Field(1, ge=1)
     """cnn1d: residual blocks per stage."""
+    rnn: RNNSpec = Field(default_factory=RNNSpec)
+    """rnn: the recurrent encoder (text, or sequences of varying length)."""
+    transformer: TransformerSpec = Field(default_factory=TransformerSpec)
+    """transformer: the attention encoder."""
+    embedding_bag: EmbeddingBagSpec = Field(default_factory=EmbeddingBagSpec)
+    """embedding_bag: pooled token embeddings (fastText-like), the fastest text encoder."""
 
     @field_validator("hidden")
     @classmethod
@@ -236,6 +304,10 @@ class TrainSpec(Section):
     """Force deterministic kernels (bit-identical reruns, slower on GPU)."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     """Where to train; `auto` takes a GPU when there is one."""
+    compile: bool = False
+    """Compile the model with `torch.compile` (TorchInductor) before training. Pays on GPUs and
+    for long runs of larger models; the compile itself takes tens of seconds on a CPU, so it is
+    off by default (figures in docs/benchmarks.md)."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
     loss scaling on older GPUs; on CPUs bf16 for convolutional models where the CPU computes
