@@ -161,11 +161,15 @@ class Predictor:
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions with readable columns: the label, then one probability per class."""
-        out = self.outputs(frame)
+        return self.frame_from_outputs(self.outputs(frame))
+
+    def frame_from_outputs(self, out: np.ndarray) -> pd.DataFrame:
+        """`predict_frame` for outputs already computed (by `outputs`)."""
         task, target = self.schema.task, self.schema.target
+        n = len(out)
         if task == "regression":
             cols = target if len(target) > 1 else ("prediction",)
-            return pd.DataFrame(out.reshape(len(frame), -1), columns=list(cols))
+            return pd.DataFrame(out.reshape(n, -1), columns=list(cols))
         if task == "multilabel":
             labels = pd.DataFrame((out >= 0.5).astype(int), columns=list(target))
             probs = pd.DataFrame(out, columns=[f"proba_{t}" for t in target])

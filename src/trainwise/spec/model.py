@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    field_validator,
+    model_validator,
+)
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
 ColumnKind = Literal["numeric", "categorical", "boolean", "text", "array", "identifier", "constant"]
@@ -331,8 +338,9 @@ class TrainSpec(Section):
     """Mini-batch size."""
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adamw"
     """Optimizer; AdamW (Adam with decoupled weight decay) is the robust default."""
-    lr: float = Field(1e-3, gt=0)
-    """Peak learning rate."""
+    lr: PositiveFloat | Literal["auto"] = 1e-3
+    """Peak learning rate, or `auto`: run the LR range test (`trainwise lr-find`) on the training
+    data first and use its suggestion (recorded in the run folder as lr_finder.json)."""
     momentum: float = Field(0.9, ge=0, lt=1)
     """Momentum for SGD and RMSprop."""
     nesterov: bool = False
@@ -388,6 +396,12 @@ class OutputSpec(Section):
     """Write the run folder (spec, data summary, history, metrics, model)."""
     progress: bool = True
     """Show live progress; false for quiet mode."""
+    report: bool = True
+    """Write report.html into the run folder: a self-contained page (no network needed) with
+    the data, spec, learning curves, evaluation plots and findings (`trainwise report RUN`
+    rebuilds it)."""
+    tensorboard: bool = True
+    """Write TensorBoard event files into the run folder's `tensorboard/` (`trainwise board`)."""
 
 
 class Spec(Section):
