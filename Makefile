@@ -37,9 +37,15 @@ lint:
 ## System packages some tests need, from Debian (apt-get); without them those tests skip.
 SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
 system-deps:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: already installed"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium ) \
+		|| echo "chromium could not be installed: the browser test will be skipped"; \
+	else echo "no apt-get here: install Chromium at /usr/bin/chromium, or the browser test is skipped"; fi
 	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then echo "postgresql: already installed"; \
 	elif command -v apt-get >/dev/null 2>&1; then \
-		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql; \
+		( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq postgresql ) \
+		|| echo "postgresql could not be installed: the shared-study test will be skipped"; \
 	else echo "no apt-get here: install PostgreSQL, or the shared-study test is skipped"; fi
 
 clean:

@@ -16,8 +16,10 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from trainwise.data.image_sources import read_image_folder
 from trainwise.data.prepare import frame_from_arrays, load_frames
 from trainwise.data.sources import read_table
+from trainwise.diagnose.findings import Finding, read_findings
 from trainwise.errors import DataError, RunError, SpecError
 from trainwise.evaluate.predict import Predictor
 from trainwise.pipeline import run
@@ -55,6 +57,7 @@ class Result:
         self.path = path
         self.spec = spec
         self.summary = summary or {}
+        self.findings: list[Finding] = []  # the training doctor's diagnoses (findings.json)
 
     @property
     def model(self) -> nn.Module:
@@ -190,7 +193,7 @@ def fit(
         outcome.metrics["cv"] = cv
         if outcome.path is not None:
             (Path(outcome.path) / "cv.json").write_text(json.dumps(cv, indent=2) + "\n")
-    return Result(
+    result = Result(
         outcome.predictor,
         outcome.metrics,
         outcome.history,
@@ -198,6 +201,8 @@ def fit(
         outcome.spec,
         outcome.summary,
     )
+    result.findings = list(outcome.extras.get("findings", []))
+    return result
 
 
 def tune(
@@ -319,7 +324,10 @@ def load(path: str | Path, model: nn.Module | None = None) -> Result:
     spec = None
     if (folder / "spec.yaml").is_file():
         spec = Spec.model_validate(read_yaml(folder / "spec.yaml"))
-    return Result(predictor, metrics, history, folder, spec)
+    result = Result(predictor, metrics, history, folder, spec)
+    if (folder / "findings.json").is_file():
+        result.findings = read_findings(folder / "findings.json")
+    return result
 
 
 def _training_frame(data: DataLike | None) -> tuple[pd.DataFrame | None, str | None]:
@@ -365,6 +373,8 @@ def _as_frame(data: DataLike, predictor: Predictor, with_target: bool = False) -
                 "a CSV/TSV/Parquet/JSON-lines file of rows",
                 "check the path",
             )
+        if Path(data).is_dir():  # a folder of class sub-folders of images
+            return read_image_folder(data)
         return read_table(data)
     if isinstance(data, tuple) and len(data) == 2:
         return frame_from_arrays(*data)

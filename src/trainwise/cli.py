@@ -20,6 +20,10 @@ EPILOG = """examples:
   trainwise evaluate runs/digits --data more_rows.csv
   trainwise predict runs/digits --data new_rows.csv --out predictions.csv
   trainwise spec --show
+  trainwise lr-find --data titanic.csv --target Survived
+  trainwise report runs/digits
+  trainwise board runs
+  trainwise doctor runs/digits
   trainwise fit --data wine --auto --time-budget 120
   trainwise tune spec.yaml --workers 2
   trainwise tune --show runs/tune-wine
@@ -113,6 +117,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", nargs="?", help="YAML spec file (optional)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
     p.add_argument("--show", action="store_true", help="print the resolved spec (the default)")
+
+    p = sub.add_parser(
+        "lr-find",
+        help="LR range test: plot loss against learning rate and suggest one",
+        description="Train briefly with an exponentially growing learning rate and suggest the "
+        "LR (the loss minimum's LR / 10); writes a plot. Nothing else is saved.",
+    )
+    p.add_argument("spec", nargs="?", help="YAML spec file (optional)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.optimizer=sgd")
+    p.add_argument("--data", help="data file or built-in name")
+    p.add_argument("--target", help="target column (comma-separated for multilabel)")
+    p.add_argument("--task", help="binary, multiclass, regression or multilabel (default: auto)")
+    p.add_argument("--plot", default="lr-find.png", help="plot file (default: lr-find.png)")
+
+    p = sub.add_parser(
+        "report",
+        help="(re)build a run's self-contained HTML report",
+        description="Write report.html in a run folder from the files the run saved.",
+    )
+    p.add_argument("run", help="run folder written by `trainwise fit`")
+    p.add_argument("--out", help="write the page here instead of RUN/report.html")
+
+    p = sub.add_parser(
+        "board",
+        help="start TensorBoard on a folder of runs",
+        description="Serve TensorBoard on the event files runs write into RUN/tensorboard/.",
+    )
+    p.add_argument("runs", nargs="?", default="runs", help="folder of runs (default: runs)")
+    p.add_argument("--port", type=int, default=6006, help="port (default 6006; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+
+    p = sub.add_parser(
+        "doctor",
+        help="print the training doctor's findings of a run",
+        description="Print the findings (data and training diagnoses, auto-fixes) of a run.",
+    )
+    p.add_argument("run", help="run folder written by `trainwise fit`")
+    p.add_argument("--json", action="store_true", help="print findings.json as it is")
     return parser
 
 
@@ -122,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     # overrides may also follow options (`fit spec.yaml --quiet train.lr=0.01`)
     if (
         extra
-        and args.command in {"fit", "spec", "tune"}
+        and args.command in {"fit", "spec", "lr-find", "tune"}
         and all("=" in item and not item.startswith("-") for item in extra)
     ):
         args.overrides = [*args.overrides, *extra]
@@ -156,7 +198,6 @@ def _spec_and_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], list[
 
 def _fit(args: argparse.Namespace) -> int:
     from trainwise.api import fit
-    from trainwise.spec.io import apply_overrides
 
     if args.resume:
         given = [
@@ -188,13 +229,24 @@ def _fit(args: argparse.Namespace) -> int:
             "a positive number of seconds",
             "pass e.g. --time-budget 120",
         )
+    if args.auto:
+        fit(spec=_raw_spec(args), log=print, auto=True, time_budget=args.time_budget)
+        return 0
+    fit(spec=_raw_spec(args), log=print)  # --quiet hides progress; results are still printed
+    return 0
+
+
+def _raw_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """The spec file, the flags and the overrides merged (overrides win)."""
+    from trainwise.spec.io import apply_overrides
+
     raw, overrides = _spec_and_overrides(args)
     flags = {
         "data.source": args.data,
         "data.task": args.task,
-        "data.validation": args.validation,
-        "data.test": args.test,
-        "output.dir": args.output,
+        "data.validation": getattr(args, "validation", None),
+        "data.test": getattr(args, "test", None),
+        "output.dir": getattr(args, "output", None),
     }
     extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.target is not None:
@@ -202,7 +254,7 @@ def _fit(args: argparse.Namespace) -> int:
         raw = apply_overrides(raw, extra)
         raw.setdefault("data", {})["target"] = targets[0] if len(targets) == 1 else targets
         extra = []
-    if args.quiet:
+    if getattr(args, "quiet", False):
         extra.append("output.progress=false")
     raw = apply_overrides(raw, [*extra, *overrides])
     # CLI-given strings stay strings (a file named 1.csv must not become a number)
@@ -210,11 +262,7 @@ def _fit(args: argparse.Namespace) -> int:
         if value is not None:
             section, field = key.split(".")
             raw[section][field] = value
-    if args.auto:
-        fit(spec=raw, log=print, auto=True, time_budget=args.time_budget)
-        return 0
-    fit(spec=raw, log=print)  # --quiet hides progress; the results are still printed
-    return 0
+    return raw
 
 
 def _tune(args: argparse.Namespace) -> int:
@@ -235,7 +283,7 @@ def _tune(args: argparse.Namespace) -> int:
         "data.target": args.target,
         "tune.trials": args.trials,
         "tune.timeout": args.timeout,
-        "tune.workers": args.workers,
+        "tune.worker_processes": args.workers,
         "tune.study": args.study,
         "tune.strategy": args.strategy,
     }
@@ -327,12 +375,73 @@ def _spec(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lr_find(args: argparse.Namespace) -> int:
+    plot = Path(args.plot)
+    if plot.suffix.lower() not in {".png", ".svg", ".pdf"}:
+        raise SpecError(
+            f"cannot write the plot to {str(plot)!r}",
+            "a file ending in .png, .svg or .pdf",
+            "change --plot",
+        )
+    from trainwise.pipeline import lr_find
+    from trainwise.report.plots import lr_finder
+    from trainwise.spec.io import parse_spec
+
+    result = lr_find(parse_spec(_raw_spec(args)))
+    figure = lr_finder(result.to_dict())
+    try:
+        figure.savefig(plot, dpi=110, bbox_inches="tight")
+    except OSError as exc:
+        raise DataError(
+            f"cannot write {str(plot)!r} ({exc.strerror or exc})",
+            "a writable location for the plot",
+            "pass --plot to a folder you can write",
+        ) from None
+    steepest = f"{result.steepest_lr:.3g}" if result.steepest_lr else "n/a"
+    print(f"suggested lr: {result.suggestion:.3g}  ({result.rule})")
+    print(f"loss minimum at lr {result.minimum_lr:.3g}; steepest descent at lr {steepest}")
+    print(f"sweep: {len(result.lrs)} steps, {result.stopped}")
+    print(f"plot: {plot}")
+    print(f"use it: trainwise fit ... train.lr={result.suggestion:.3g}  (or train.lr=auto)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from trainwise.report.html import build_report
+
+    print(f"wrote {build_report(args.run, args.out)}")
+    return 0
+
+
+def _board(args: argparse.Namespace) -> int:
+    from trainwise.report.tensorboard import free_port, serve_board
+
+    port = args.port or free_port(args.host)
+    return serve_board(args.runs, port, args.host)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from trainwise.diagnose.findings import format_findings
+    from trainwise.diagnose.report import load_run_findings
+
+    findings = load_run_findings(args.run)
+    if args.json:
+        print(json.dumps({"findings": [f.to_json() for f in findings]}, indent=2))
+    else:
+        print(format_findings(findings))
+    return 0
+
+
 COMMANDS = {
     "fit": _fit,
-    "tune": _tune,
     "evaluate": _evaluate,
     "predict": _predict,
     "spec": _spec,
+    "lr-find": _lr_find,
+    "report": _report,
+    "board": _board,
+    "doctor": _doctor,
+    "tune": _tune,
 }
 
 

@@ -6,6 +6,7 @@ ones; nothing reaches sideways into another stage.
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from collections.abc import Iterable
@@ -19,13 +20,21 @@ import torch
 from torch import nn
 
 from trainwise.data.augment import build_augment
+from trainwise.data.image_augment import build_image_augment
+from trainwise.data.image_sources import holds_arrays
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
+from trainwise.diagnose.data_checks import data_findings
+from trainwise.diagnose.doctor import Doctor, constant_prediction_loss
+from trainwise.diagnose.findings import write_findings
 from trainwise.errors import Interrupted, ModelError, SpecError, TrainingFailed
 from trainwise.evaluate.metrics import GREATER_IS_BETTER, primary_metric
-from trainwise.evaluate.predict import Predictor, raw_outputs, split_metrics, validation_fn
+from trainwise.evaluate.predict import Predictor, validation_fn
+from trainwise.evaluate.predictions import score_rows, score_split
 from trainwise.models.build import build_model, model_config
 from trainwise.models.heads import Head, head_for
+from trainwise.report.html import build_report
+from trainwise.report.tensorboard import ImageSamples, TensorBoardWriter, is_image_batch
 from trainwise.runs.bundle import head_config, save_bundle
 from trainwise.runs.folder import HistoryWriter, RunFolder
 from trainwise.spec.io import dump_yaml
@@ -35,6 +44,7 @@ from trainwise.train.callbacks import Callback
 from trainwise.train.checkpointer import Checkpointer, StopOnSignal
 from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.loop import fit as train_loop
+from trainwise.train.lr_finder import LRFinderResult, lr_range_test
 from trainwise.train.numeric_faults import NanGuard
 from trainwise.train.optim import build_optimizer, build_scheduler
 from trainwise.train.progress import ProgressDisplay
@@ -77,12 +87,18 @@ def run(
     head = _head(spec, data, device)
     config, net = _model(spec, data, head, model)
     net = net.to(device)
+    if device.type == "cuda" and data.summary["kind"] == "image":
+        net = net.to(memory_format=torch.channels_last)  # NHWC: cuDNN's fastest convolutions
     _check_shapes(net, data, head)
     if spec.train.compile:
         net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
 
     precision = resolve_precision(spec.train.precision, device, net)
-    optimizer = build_optimizer(net, spec.train)
+    found = _auto_lr(spec, net, head, data, precision, resume, log)
+    train_spec = spec.train  # with train.lr resolved when it was auto
+    if found is not None:
+        train_spec = spec.train.model_copy(update={"lr": found.suggestion})
+    optimizer = build_optimizer(net, train_spec)
     steps_per_epoch = max(1, -(-len(data.train) // spec.train.batch_size))
     budget = resolve_budget(spec.train, data.summary["kind"], steps_per_epoch)
     data.summary["training_budget"] = {
@@ -91,7 +107,7 @@ def run(
         "why": budget.reason,
         "precision": str(precision).removeprefix("torch.") if precision else "fp32",
     }
-    scheduler, per = build_scheduler(optimizer, apply_budget(spec.train, budget), steps_per_epoch)
+    scheduler, per = build_scheduler(optimizer, apply_budget(train_spec, budget), steps_per_epoch)
     state = TrainState(
         model=net,
         optimizer=optimizer,
@@ -122,6 +138,10 @@ def run(
     )
     cbs, stateful = _standard_callbacks(spec, schema.task, validate is not None, log)
     cbs += list(callbacks)  # before the checkpointer: a stop they ask for gets a checkpoint
+    doctor = _doctor(spec, frames, data, head, stateful, log)
+    if doctor is not None:  # after early stopping (it sees restored weights at the end)
+        cbs.append(doctor)
+        stateful["doctor"] = doctor
 
     folder = None  # created only now, once every check of the input has passed
     if resume is not None:
@@ -134,6 +154,8 @@ def run(
         )
         folder.write_text("spec.yaml", dump_yaml(rerunnable))
         folder.write_json("data_summary.json", data.summary)
+    if folder is not None and found is not None:
+        folder.write_json("lr_finder.json", found.to_dict())
     _log_summary(log, data, spec)
     checkpointer = None
     if folder is not None:
@@ -149,6 +171,8 @@ def run(
                 is_best=_is_best_epoch(stateful.get("early_stopping")),
             )
             cbs.append(checkpointer)
+    if folder is not None and spec.output.tensorboard:
+        cbs.append(_tensorboard(folder.path, data, schema.task, classes))
     if spec.output.progress:
         cbs.append(ProgressDisplay(watch=f"val_{primary_metric(schema.task)}"))
 
@@ -159,9 +183,15 @@ def run(
         log(f"resumed from {where.name}: epoch {state.epoch}, step {state.step}")
 
     augment = build_augment(spec.data.augment, data.summary["kind"], spec.train.seed)
+    image_augment = _image_augment(spec, data)
 
     def batches(gen: torch.Generator, start: int):
         stream = data.train.batches(spec.train.batch_size, gen, start)
+        if image_augment is not None:  # may soften the targets too (Mixup, CutMix)
+            return (
+                image_augment(inputs, y, state.epoch, start + i)
+                for i, (inputs, y) in enumerate(stream)
+            )
         if augment is None:
             return stream
         return (
@@ -187,16 +217,25 @@ def run(
         )
         raise Interrupted(state.stop_reason.removeprefix("interrupted by "), where_to, how)
 
-    _refuse_nonfinite_model(net, state)
+    try:
+        _refuse_nonfinite_model(net, state)
+    except TrainingFailed:
+        if folder is not None and doctor is not None:  # kept in the .partial folder
+            write_findings(folder.path / "findings.json", doctor.findings)
+        raise
     predictor = Predictor(schema, data.preprocessor, data.target, net, head)
     metrics: dict[str, Any] = {"epochs": state.epoch, "stop_reason": state.stop_reason}
     guard = stateful["nan_guard"]
     if isinstance(guard, NanGuard) and guard.events:
         metrics["numeric_faults"] = guard.events
+    if doctor is not None and doctor.changes:
+        metrics["auto_fix"] = doctor.changes
+    predictions: dict[str, pd.DataFrame] = {}
     if data.validation is not None:
-        metrics["validation"] = _score_split(predictor, data, head)
+        metrics["validation"], predictions["validation"] = score_split(predictor, data.validation)
     if data.test_rows is not None and spec.evaluate.test:
-        metrics["test"] = predictor.score_frame(data.test_rows)  # the one and only test pass
+        # the one and only test pass
+        metrics["test"], predictions["test"] = score_rows(predictor, data.test_rows)
     metrics["train_seconds"] = round(time.perf_counter() - started, 3)
 
     path = None
@@ -209,13 +248,23 @@ def run(
             spec.train.label_smoothing,
         )
         save_bundle(folder.path / "model", predictor, config, h)
-        if data.test_rows is not None:
+        if data.test_rows is not None and not holds_arrays(data.test_rows):
             folder.write_text("test.csv", data.test_rows.to_csv(index=False))
+        for split, table in predictions.items():
+            folder.write_text(f"predictions_{split}.csv", table.to_csv(index=False))
         folder.write_json("metrics.json", metrics)
-        folder.write_json("run.json", _provenance(spec, state, device))
+        if doctor is not None:
+            write_findings(folder.path / "findings.json", doctor.findings)
+            folder.write_json("gradients.json", doctor.gradients())
+        folder.write_json("run.json", _provenance(spec, state, device, train_spec.lr))
+        if spec.output.report:
+            _write_report(folder.path, log)
         path = folder.finish()
     _log_result(log, metrics, schema.task, path)
-    return Run(spec, predictor, metrics, state.history, data.summary, path, state.stop_reason)
+    extras = {"findings": doctor.findings if doctor is not None else []}
+    return Run(
+        spec, predictor, metrics, state.history, data.summary, path, state.stop_reason, extras
+    )
 
 
 def _standard_callbacks(
@@ -246,6 +295,37 @@ def _standard_callbacks(
     return cbs, stateful
 
 
+def _doctor(
+    spec: Spec,
+    frames: Frames,
+    data: PreparedData,
+    head: Head,
+    stateful: dict[str, Callback],
+    log: Any,
+) -> Doctor | None:
+    """The training doctor, seeded with the data findings (which it prints first)."""
+    cfg = spec.train.doctor
+    if not cfg.enabled:
+        return None
+    es = spec.train.early_stopping
+    guard = stateful["nan_guard"]
+    return Doctor(
+        every_steps=cfg.every_steps,
+        auto_fix=cfg.auto_fix,
+        max_fixes=cfg.max_fixes,
+        log=log,
+        baseline_loss=constant_prediction_loss(
+            head.loss, data.schema.task, head.n_outputs, data.train.y
+        ),
+        restores_best="early_stopping" in stateful and es.restore_best,
+        on_nan=spec.train.on_nan,
+        findings=data_findings(data, frames.frame, spec.train.class_weight),
+        nan_events=lambda: list(getattr(guard, "events", [])),
+        # the guard tracks the first bad loss step already (a rollback makes its copy stale)
+        loss_fault=None if cfg.auto_fix else lambda: getattr(guard, "first_bad_step", None),
+    )
+
+
 def _refuse_nonfinite_model(net: nn.Module, state: TrainState) -> None:
     """Never hand back (or save) a model with NaN/Inf weights."""
     tensors = [*net.named_parameters(), *net.named_buffers()]
@@ -266,6 +346,22 @@ def _is_best_epoch(early_stopping: Callback | None) -> Any:
     if not isinstance(early_stopping, EarlyStopping):
         return None
     return lambda state: early_stopping.wait == 0 and early_stopping.best_epoch == state.epoch
+
+
+def _image_augment(spec: Spec, data: PreparedData) -> Any:
+    """Image batches' augmentation, in the pixel units the fitted standardisation implies."""
+    if data.summary["kind"] != "image":
+        return None
+    stats = data.preprocessor.state_dict()["state"]
+    schema = data.schema
+    return build_image_augment(
+        spec.data.augment,
+        spec.train.seed,
+        schema.task,
+        len(schema.classes),
+        stats["mean"],
+        stats["std"],
+    )
 
 
 def _head(spec: Spec, data: PreparedData, device: torch.device) -> Head:
@@ -311,6 +407,7 @@ def _model(
         head.n_outputs,
         data.preprocessor.embedding_cardinalities,
         data.summary["kind"],
+        getattr(data.preprocessor, "model_inputs", None),
     )
     return config, build_model(config)
 
@@ -342,13 +439,99 @@ def _check_shapes(net: nn.Module, data: PreparedData, head: Head) -> None:
         )
 
 
-def _score_split(predictor: Predictor, data: PreparedData, head: Head) -> dict[str, Any]:
-    assert data.validation is not None
-    out = raw_outputs(predictor.model, data.validation)
-    return split_metrics(head, out, data.validation, data.target, predictor.classes)
+def _auto_lr(
+    spec: Spec,
+    net: nn.Module,
+    head: Head,
+    data: PreparedData,
+    precision: torch.dtype | None,
+    resume: str | Path | None,
+    log: Any,
+) -> LRFinderResult | None:
+    """With train.lr=auto, the LR range test's result (a resumed run reuses the one it saved)."""
+    if spec.train.lr != "auto":
+        return None
+    if resume is not None:
+        saved = RunFolder.reopen(resume).path / "lr_finder.json"
+        if saved.is_file():
+            return LRFinderResult.from_dict(json.loads(saved.read_text(encoding="utf-8")))
+    found = range_test(spec, net, head, data, precision)
+    log(f"lr-find: train.lr=auto chose {found.suggestion:.3g} ({found.rule}; {found.stopped})")
+    return found
 
 
-def _provenance(spec: Spec, state: TrainState, device: torch.device) -> dict[str, Any]:
+def range_test(
+    spec: Spec,
+    net: nn.Module,
+    head: Head,
+    data: PreparedData,
+    precision: torch.dtype | None,
+) -> LRFinderResult:
+    """The LR range test with the run's optimizer, loss and step; the model is left unchanged."""
+    probe = spec.train.model_copy(update={"lr": 1e-3})  # the sweep sets the LR itself
+    state = TrainState(
+        model=net,
+        optimizer=build_optimizer(net, probe),
+        loss_fn=head.loss,
+        max_epochs=1,
+        batch_size=spec.train.batch_size,
+        generator=torch.Generator(),
+        l1=spec.train.l1,
+        clip_norm=spec.train.clip_norm,
+        clip_value=spec.train.clip_value,
+        autocast_dtype=precision,
+        scaler=torch.amp.GradScaler(data.train.y.device.type)
+        if precision == torch.float16
+        else None,
+    )
+    return lr_range_test(
+        state,
+        lambda gen, start: data.train.batches(spec.train.batch_size, gen, start),
+        seed=spec.train.seed,
+    )
+
+
+def lr_find(spec: Spec, frame: pd.DataFrame | None = None) -> LRFinderResult:
+    """`trainwise lr-find`: prepare the data and model as `run` would, and sweep the LR."""
+    seed_everything(spec.train.seed, spec.train.deterministic)
+    data = prepare(spec.data, load_frames(spec.data, frame), spec.train.seed)
+    device = resolve_device(spec.train.device)
+    data = data.to(device)
+    head = _head(spec, data, device)
+    _, net = _model(spec, data, head, None)
+    net = net.to(device)
+    _check_shapes(net, data, head)
+    return range_test(spec, net, head, data, resolve_precision(spec.train.precision, device, net))
+
+
+def _tensorboard(
+    folder: Path, data: PreparedData, task: str, classes: list[str]
+) -> TensorBoardWriter:
+    """The TensorBoard callback; image data also get a few validation images with predictions."""
+    images = None
+    shown = data.validation if data.validation is not None else data.train
+    if is_image_batch(shown.dense):
+        rows = slice(0, min(16, len(shown)))
+        y = shown.y[rows].reshape(len(shown.y[rows]), -1)[:, 0].tolist()
+        truth = [classes[int(v)] if classes else f"{v:.3g}" for v in y]
+        images = ImageSamples(shown.inputs(rows), truth, task, classes)
+    return TensorBoardWriter(folder / "tensorboard", images=images)
+
+
+def _write_report(folder: Path, log: Any) -> None:
+    """report.html; a failure here costs the report only, never the finished run."""
+    try:
+        build_report(folder)
+    except Exception as exc:
+        log(
+            f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+            f"rebuild it with `trainwise report {folder}`"
+        )
+
+
+def _provenance(
+    spec: Spec, state: TrainState, device: torch.device, lr: float | str
+) -> dict[str, Any]:
     return {
         "trainwise": version("trainwise"),
         "torch": torch.__version__,
@@ -361,6 +544,7 @@ def _provenance(spec: Spec, state: TrainState, device: torch.device) -> dict[str
         "steps": state.step,
         "stop_reason": state.stop_reason,
         "reproduce": "trainwise fit spec.yaml",
+        "lr": lr,
     }
 
 

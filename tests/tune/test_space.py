@@ -71,7 +71,7 @@ def test_bad_spaces_fail_when_the_spec_is_read(space, fragment):
 
 
 def test_zero_budgets_are_rejected():
-    for tune in ({"trials": 0}, {"timeout": 0}, {"workers": 0}):
+    for tune in ({"trials": 0}, {"timeout": 0}, {"worker_processes": 0}):
         with pytest.raises(SpecError):
             spec_with({"train.lr": "uniform(0.001, 0.01)"}, **tune)
 

@@ -12,7 +12,10 @@ from torch import nn
 
 from trainwise.errors import ModelError
 from trainwise.models.cnn1d import CNN1D
+from trainwise.models.cnn2d import CNN2D
+from trainwise.models.combiner import FAMILIES, CombinedNet
 from trainwise.models.mlp import MLP
+from trainwise.models.resnet import ResNet
 from trainwise.registry import Registry
 from trainwise.spec.model import ModelSpec
 
@@ -70,14 +73,98 @@ def _cnn1d(
     )
 
 
-FAMILY_FOR_KIND = {"tabular": "mlp", "sequence": "cnn1d"}
+@MODELS.register("cnn2d")
+def _cnn2d(
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    side: int,
+    channels: list[int],
+    blocks: int,
+    activation: str,
+    dropout: float,
+) -> nn.Module:
+    return CNN2D(n_dense, out_features, side, channels, blocks, activation, dropout)
+
+
+@MODELS.register("resnet")
+def _resnet(
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    side: int,
+    channels: list[int],
+    blocks: int,
+    activation: str,
+    dropout: float,
+) -> nn.Module:
+    return ResNet(n_dense, out_features, side, channels, blocks, activation, dropout)
+
+
+def _combined(family: str) -> Any:
+    def build(**config: Any) -> nn.Module:
+        return CombinedNet(family, **config)
+
+    return build
+
+
+for _family in FAMILIES:
+    MODELS.register(_family)(_combined(_family))
+
+
+FAMILY_FOR_KIND = {
+    "tabular": "mlp",
+    "sequence": "cnn1d",
+    "varseq": "rnn",
+    "text": "embedding_bag",
+    "mixed": "embedding_bag",
+    "image": "cnn2d",
+}
+IMAGE_FAMILIES = {"cnn2d", "resnet"}
 
 
 def model_config(
-    spec: ModelSpec, n_dense: int, out_features: int, cardinalities: list[int], kind: str
+    spec: ModelSpec,
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    kind: str,
+    inputs: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Everything needed to rebuild the architecture, as JSON; `auto` follows the data kind."""
+    """Everything needed to rebuild the architecture, as JSON; `auto` follows the data kind.
+
+    `inputs` describes inputs beyond dense and codes (text vocabularies and lengths, channels
+    of variable-length sequences), as the preprocessor reports them.
+    """
     name = FAMILY_FOR_KIND[kind] if spec.name == "auto" else spec.name
+    inputs = inputs or {}
+    if kind in {"text", "mixed", "varseq"}:
+        return _combined_config(spec, name, n_dense, out_features, cardinalities, kind, inputs)
+    if name in FAMILIES:
+        raise ModelError(
+            f"model {name} encodes text or sequences of varying length, but the data is {kind}",
+            "data.kind text, mixed, or a column of arrays",
+            "set data.kind=text (or mixed) for text columns, or use model.name=auto",
+        )
+    if (name in IMAGE_FAMILIES) != (kind == "image"):
+        raise ModelError(
+            f"model {name!r} does not suit {kind} data",
+            "cnn2d or resnet for images; mlp or cnn1d for tables and sequences",
+            "set model.name=auto",
+        )
+    if name in IMAGE_FAMILIES:
+        shape = inputs.get("image_shape") or (n_dense, 32, 32)
+        return {
+            "name": name,
+            "n_dense": n_dense,
+            "out_features": out_features,
+            "cardinalities": [],
+            "side": int(max(shape[1:])),
+            "channels": list(spec.channels),
+            "blocks": spec.blocks,
+            "activation": spec.activation,
+            "dropout": spec.dropout,
+        }
     if name == "cnn1d":
         return {
             "name": name,
@@ -103,8 +190,49 @@ def model_config(
     }
 
 
+def _combined_config(
+    spec: ModelSpec,
+    name: str,
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    kind: str,
+    inputs: dict[str, Any],
+) -> dict[str, Any]:
+    if name not in FAMILIES:
+        raise ModelError(
+            f"model {name} cannot read {kind} data (token ids or steps of varying length)",
+            f"one of {', '.join(FAMILIES)}",
+            "set model.name=auto (or one of those)",
+        )
+    encoder = getattr(spec, name).model_dump()
+    if name == "transformer" and encoder["d_model"] % encoder["heads"]:
+        raise ModelError(
+            f"model.transformer.d_model={encoder['d_model']} is not divisible by "
+            f"heads={encoder['heads']}",
+            "d_model a multiple of heads",
+            "e.g. model.transformer.d_model=64 model.transformer.heads=4",
+        )
+    # a table's combiner is an MLP; one text column alone needs only a linear head
+    alone = kind == "varseq" or (not n_dense and not cardinalities)
+    return {
+        "name": name,
+        "encoder": encoder,
+        "out_features": out_features,
+        "n_dense": n_dense if kind == "mixed" else 0,
+        "cardinalities": list(cardinalities),
+        "vocab_sizes": list(inputs.get("vocab_sizes", [])),
+        "max_lengths": list(inputs.get("max_lengths", [])),
+        "seq_channels": int(inputs.get("seq_channels", 0)),
+        "hidden": [] if alone else list(spec.hidden),
+        "dropout": spec.dropout,
+        "embedding_dim": spec.embedding_dim,
+    }
+
+
 def build_model(config: dict[str, Any]) -> nn.Module:
-    if config["n_dense"] + len(config["cardinalities"]) == 0:
+    inputs = len(config.get("vocab_sizes", ())) + config.get("seq_channels", 0)
+    if config["n_dense"] + len(config["cardinalities"]) + inputs == 0:
         raise ModelError(
             "the model would have no inputs",
             "at least one feature after preprocessing",

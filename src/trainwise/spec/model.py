@@ -10,12 +10,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from trainwise.spec.space import flatten_space, parse_space
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
-ColumnKind = Literal["numeric", "categorical", "boolean", "text", "identifier", "constant"]
+ColumnKind = Literal["numeric", "categorical", "boolean", "text", "array", "identifier", "constant"]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "selu"]
 
 
@@ -86,6 +94,63 @@ class AugmentSpec(Section):
     tables get it only when `tabular` is true."""
     tabular: bool = False
     """Also add `noise` to tabular features (off by default: it rarely helps tables)."""
+    flip: bool = False
+    """Images: mirror left-right with probability 0.5. Off by default because it changes the
+    meaning of text, digits and other oriented content; turn it on for photos of objects."""
+    rotation: float = Field(10.0, ge=0, le=180)
+    """Images: rotate by up to this many degrees either way."""
+    crop_scale: float = Field(0.85, gt=0, le=1)
+    """Images: random resized crop keeping at least this fraction of the area (1 = no crop)."""
+    translate: float = Field(0.1, ge=0, lt=1)
+    """Images: shift by up to this fraction of the width and height."""
+    color_jitter: float = Field(0.1, ge=0, lt=1)
+    """Images: brightness, contrast (and, in colour, saturation) scaled by up to 1 ± this."""
+    cutout: float = Field(0.0, ge=0, lt=1)
+    """Images: blank one square whose side is this fraction of the image (0 = off)."""
+    mixup: float = Field(0.0, ge=0)
+    """Classification images: Mixup with Beta(alpha, alpha) weights, alpha = this (0 = off;
+    0.2 is typical)."""
+    cutmix: float = Field(0.0, ge=0)
+    """Classification images: CutMix with Beta(alpha, alpha) area, alpha = this (0 = off; 1.0 is
+    typical). With both on, each batch uses one of the two at random."""
+    token_dropout: float = Field(0.1, ge=0, lt=1)
+    """Text: replace each token by the unknown token with this probability."""
+    token_swap: float = Field(0.0, ge=0, lt=1)
+    """Text: swap each token with its right neighbour with this probability."""
+
+
+class ImageSpec(Section):
+    """How image files (or arrays) become tensors of one size."""
+
+    size: int | list[int] | None = None
+    """Side (or [height, width]) every image is brought to. Default: the median short side of
+    a sample of training images, at most 64 and at least 8."""
+    channels: Literal["auto", 1, 3] = "auto"
+    """1 (grey) or 3 (RGB). `auto`: grey when every sampled training image is grey."""
+    resize: Literal["crop", "stretch"] = "crop"
+    """`crop`: scale the short side to the size, then cut the centre (keeps proportions);
+    `stretch`: scale both sides to the size."""
+    column: str | None = None
+    """Table sources: the column holding image file paths. Default: the column whose values
+    end in an image extension. Relative paths are read relative to the table's folder."""
+
+
+class TextSpec(Section):
+    """Tokenization of text columns, learned from the training split only and saved with the
+    model (the tokenizer's own JSON inside the preprocessor state)."""
+
+    tokenizer: Literal["bpe", "word"] = "bpe"
+    """Sub-word byte-pair encoding (robust to misspellings, numbers and rare words) or whole
+    words (rarer ones become the unknown token)."""
+    vocab_size: int = Field(8000, ge=50)
+    """Largest vocabulary, special tokens included."""
+    min_frequency: int = Field(2, ge=1)
+    """A token must occur this often in the training text to enter the vocabulary."""
+    max_length: int | None = Field(None, ge=2)
+    """Tokens kept per text (longer texts are cut at the end). Default: the 95th percentile of
+    the training texts' lengths, between 8 and 256."""
+    lowercase: bool = True
+    """Lower-case (and Unicode-normalise) the text before tokenizing."""
 
 
 class DataSpec(Section):
@@ -101,9 +166,15 @@ class DataSpec(Section):
     """Optional separate validation file; otherwise split from `source`."""
     test: str | None = None
     """Optional separate test file; otherwise split from `source`."""
-    kind: Literal["auto", "tabular", "sequence"] = "auto"
-    """What the columns are: `tabular` (one feature each) or `sequence` (the time steps of one
-    signal, e.g. MNIST-1D). `auto`: a built-in dataset says; otherwise tabular."""
+    kind: Literal["auto", "tabular", "sequence", "text", "mixed", "image"] = "auto"
+    """What the columns are: `tabular` (one feature each; text columns as TF-IDF features),
+    `sequence` (the time steps of one signal, e.g. MNIST-1D, or one column holding arrays of
+    varying length), `text` (free-text columns, tokenized), `mixed` (a table whose text columns
+    get a token encoder beside the numbers and categories), `image` (a folder of class
+    sub-folders, a table with a column of image paths, or image arrays). `auto`: a built-in
+    dataset or the source's layout says (a folder or a column of image paths: image); `text`
+    when every feature is free text; `sequence` when the one feature holds arrays; otherwise
+    tabular."""
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
@@ -111,11 +182,59 @@ class DataSpec(Section):
     split: SplitSpec = Field(default_factory=SplitSpec)
     clean: CleanSpec = Field(default_factory=CleanSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    text: TextSpec = Field(default_factory=TextSpec)
+    image: ImageSpec = Field(default_factory=ImageSpec)
+    loading: Literal["auto", "memory", "stream"] = "auto"
+    """Images: `memory` decodes every image once into tensors; `stream` decodes each batch from
+    disk in worker processes (memory bounded by the batch size). `auto` streams when the decoded
+    float32 tensors of all splits would exceed `memory_limit_mb`."""
+    memory_limit_mb: int = Field(2048, ge=1)
+    """Decoded size above which `loading: auto` streams from disk."""
+    workers: int | None = Field(None, ge=0)
+    """Worker processes decoding images on the streaming path; default: CPU cores - 1, at most
+    8 (0 decodes in the training process)."""
+
+
+class RNNSpec(Section):
+    cell: Literal["lstm", "gru"] = "gru"
+    """Recurrent cell."""
+    hidden: int = Field(128, ge=1)
+    """Hidden units per direction."""
+    layers: int = Field(1, ge=1)
+    """Stacked recurrent layers."""
+    bidirectional: bool = True
+    """Also read each sequence backwards (within its own length, padding never read)."""
+    pooling: Literal["mean", "max", "last"] = "max"
+    """How the per-step outputs become one vector: masked mean, masked max, or the last real
+    step (of each direction)."""
+    embedding_dim: int = Field(64, ge=1)
+    """Token embedding width (text)."""
+
+
+class TransformerSpec(Section):
+    d_model: int = Field(64, ge=8)
+    """Width of the token representations."""
+    heads: int = Field(4, ge=1)
+    """Attention heads; must divide d_model."""
+    layers: int = Field(2, ge=1)
+    """Encoder layers (pre-norm)."""
+    ff: int = Field(256, ge=1)
+    """Width of each layer's feed-forward block."""
+    pooling: Literal["mean", "max", "cls"] = "mean"
+    """Masked mean or max over the tokens, or a learned [CLS] token."""
+
+
+class EmbeddingBagSpec(Section):
+    dim: int = Field(128, ge=1)
+    """Token embedding width; the text vector is its masked mean and max (2 × dim)."""
 
 
 class ModelSpec(Section):
-    name: Literal["auto", "mlp", "cnn1d"] = "auto"
-    """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d)."""
+    name: Literal[
+        "auto", "mlp", "cnn1d", "rnn", "transformer", "embedding_bag", "cnn2d", "resnet"
+    ] = "auto"
+    """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d,
+    sequences of varying length: rnn, text and mixed: see docs/text.md, image: cnn2d)."""
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
@@ -132,9 +251,16 @@ class ModelSpec(Section):
     embedding_dim: int | None = Field(None, ge=1)
     """Width of categorical embeddings; default grows with the number of categories."""
     channels: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
-    """cnn1d: channels of each stage; each stage after the first halves the length."""
+    """cnn1d, cnn2d, resnet: channels of each stage; each stage after the first halves the
+    length (or the height and width)."""
     blocks: int = Field(1, ge=1)
-    """cnn1d: residual blocks per stage."""
+    """cnn1d, resnet: residual blocks per stage; cnn2d: conv-norm-activation layers per stage."""
+    rnn: RNNSpec = Field(default_factory=RNNSpec)
+    """rnn: the recurrent encoder (text, or sequences of varying length)."""
+    transformer: TransformerSpec = Field(default_factory=TransformerSpec)
+    """transformer: the attention encoder."""
+    embedding_bag: EmbeddingBagSpec = Field(default_factory=EmbeddingBagSpec)
+    """embedding_bag: pooled token embeddings (fastText-like), the fastest text encoder."""
 
     @field_validator("hidden")
     @classmethod
@@ -189,6 +315,23 @@ class CheckpointSpec(Section):
     """Keep the newest K checkpoints, plus the one of the best epoch."""
 
 
+class DoctorSpec(Section):
+    """The training doctor: cheap probes while training and rules that turn them into
+    findings (vanishing/exploding gradients, dead units, NaN, divergence, over- and
+    underfitting, data leakage), printed as they appear and saved as `findings.json`."""
+
+    enabled: bool = True
+    """Run the probes and rules (overhead well under 5% of step time)."""
+    auto_fix: bool = False
+    """Repair a diverging run: roll back to the last good epoch, lower the LR tenfold and set
+    clip_norm=1.0 (at most `max_fixes` times); every change is recorded as a finding."""
+    every_steps: int = Field(16, ge=1)
+    """Measure per-layer gradient norms and update ratios on every N-th batch of an epoch
+    (and on its first)."""
+    max_fixes: int = Field(4, ge=1)
+    """How many times auto_fix may roll back and lower the LR in one run."""
+
+
 class TrainSpec(Section):
     epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     """Maximum number of epochs (early stopping usually ends sooner). `auto`: 200 for tables;
@@ -198,8 +341,9 @@ class TrainSpec(Section):
     """Mini-batch size."""
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adamw"
     """Optimizer; AdamW (Adam with decoupled weight decay) is the robust default."""
-    lr: float = Field(1e-3, gt=0)
-    """Peak learning rate."""
+    lr: PositiveFloat | Literal["auto"] = 1e-3
+    """Peak learning rate, or `auto`: run the LR range test (`trainwise lr-find`) on the training
+    data first and use its suggestion (recorded in the run folder as lr_finder.json)."""
     momentum: float = Field(0.9, ge=0, lt=1)
     """Momentum for SGD and RMSprop."""
     nesterov: bool = False
@@ -238,6 +382,7 @@ class TrainSpec(Section):
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
     loss scaling on older GPUs; on CPUs bf16 for convolutional models where the CPU computes
     bf16 natively (AVX512-BF16, AMX), fp32 otherwise (docs/benchmarks.md has the figures)."""
+    doctor: DoctorSpec = Field(default_factory=DoctorSpec)
 
 
 class EvaluateSpec(Section):
@@ -262,6 +407,12 @@ class OutputSpec(Section):
     """Write the run folder (spec, data summary, history, metrics, model)."""
     progress: bool = True
     """Show live progress; false for quiet mode."""
+    report: bool = True
+    """Write report.html into the run folder: a self-contained page (no network needed) with
+    the data, spec, learning curves, evaluation plots and findings (`trainwise report RUN`
+    rebuilds it)."""
+    tensorboard: bool = True
+    """Write TensorBoard event files into the run folder's `tensorboard/` (`trainwise board`)."""
 
 
 class TuneSpec(Section):
@@ -287,8 +438,8 @@ class TuneSpec(Section):
     storage: str | None = None
     """Optuna storage URL (e.g. postgresql://user@host/db) for a study shared by machines;
     default: an SQLite file in `<output.root>/tune-<study>/study.db`."""
-    workers: int = Field(1, ge=1)
-    """Local worker processes that run trials in parallel."""
+    worker_processes: int = Field(1, ge=1)
+    """Local worker processes that run trials in parallel (`trainwise tune --workers N`)."""
     sampler_seed: int | None = None
     """Seed of the sampler; defaults to `train.seed`."""
     startup_trials: int = Field(5, ge=0)

@@ -87,7 +87,7 @@ def search(
         reserve=reserve,
         shared=bool(storage or spec.tune.storage),
     )
-    n = workers or spec.tune.workers
+    n = workers or spec.tune.worker_processes
     try:
         if n > 1:
             _spawn(job, n, log)
