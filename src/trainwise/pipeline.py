@@ -510,11 +510,12 @@ def _tensorboard(
     """The TensorBoard callback; image data also get a few validation images with predictions."""
     images = None
     shown = data.validation if data.validation is not None else data.train
-    if is_image_batch(shown.dense):
-        rows = slice(0, min(16, len(shown)))
+    rows = slice(0, min(16, len(shown)))
+    first = shown.inputs(rows)  # a streamed split decodes just these rows
+    if is_image_batch(first[0]):
         y = shown.y[rows].reshape(len(shown.y[rows]), -1)[:, 0].tolist()
         truth = [classes[int(v)] if classes else f"{v:.3g}" for v in y]
-        images = ImageSamples(shown.inputs(rows), truth, task, classes)
+        images = ImageSamples(first, truth, task, classes)
     return TensorBoardWriter(folder / "tensorboard", images=images)
 
 

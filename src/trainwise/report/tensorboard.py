@@ -118,9 +118,17 @@ class TensorBoardWriter(Callback):
     def _write_histograms(self, model: torch.nn.Module, step: int) -> None:
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         for name, param in named[: self.max_histograms]:
-            self.writer.add_histogram(f"weights/{name}", param.detach(), step)
+            _histogram(self.writer, f"weights/{name}", param.detach(), step)
             if param.grad is not None:  # the epoch's last step: grads live until the next one
-                self.writer.add_histogram(f"gradients/{name}", param.grad.detach(), step)
+                _histogram(self.writer, f"gradients/{name}", param.grad.detach(), step)
+
+
+def _histogram(writer: Any, tag: str, values: torch.Tensor, step: int) -> None:
+    """A histogram of the finite values: a diverged run (NaN weights, which the NaN guard and the
+    doctor report) must not stop the writer, and TensorBoard cannot bin NaN or Inf."""
+    finite = values[torch.isfinite(values)]
+    if finite.numel():
+        writer.add_histogram(tag, finite, step)
 
 
 def _tag(key: str) -> str:
