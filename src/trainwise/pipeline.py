@@ -22,6 +22,7 @@ from trainwise.data.augment import build_augment
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
 from trainwise.errors import Interrupted, ModelError, SpecError, TrainingFailed
+from trainwise.evaluate.forecast import baseline_table, forecast_scores
 from trainwise.evaluate.metrics import GREATER_IS_BETTER, primary_metric
 from trainwise.evaluate.predict import Predictor, raw_outputs, split_metrics, validation_fn
 from trainwise.models.build import build_model, model_config
@@ -187,6 +188,8 @@ def run(
         metrics["validation"] = _score_split(predictor, data, head)
     if data.test_rows is not None and spec.evaluate.test:
         metrics["test"] = predictor.score_frame(data.test_rows)  # the one and only test pass
+    if data.forecast is not None and data.test is not None and spec.evaluate.test:
+        metrics["test"] = forecast_scores(predictor, data.test, data.forecast)
     metrics["train_seconds"] = round(time.perf_counter() - started, 3)
 
     path = None
@@ -205,6 +208,8 @@ def run(
         folder.write_json("run.json", _provenance(spec, state, device))
         path = folder.finish()
     _log_result(log, metrics, schema.task, path)
+    if "baselines" in metrics.get("test", {}):
+        log(baseline_table(metrics["test"]))
     return Run(spec, predictor, metrics, state.history, data.summary, path, state.stop_reason)
 
 
@@ -301,6 +306,7 @@ def _model(
         head.n_outputs,
         data.preprocessor.embedding_cardinalities,
         data.summary["kind"],
+        data.input_shape,
     )
     return config, build_model(config)
 

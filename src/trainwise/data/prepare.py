@@ -14,13 +14,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainwise.data.audio import AudioPreprocessor, audio_rows, audio_schema
 from trainwise.data.builtin import load_builtin
 from trainwise.data.prepared import PreparedData, TensorSplit, tensorise
 from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sequence import SequencePreprocessor
 from trainwise.data.sources import read_table
+from trainwise.data.kinds import audio_table, detect_kind
 from trainwise.data.split import split_rows
 from trainwise.data.target import TargetEncoder
+from trainwise.data.timeseries import TimeseriesPreprocessor, prepare_timeseries
 from trainwise.data.transforms import Preprocessor, TabularPreprocessor
 from trainwise.errors import DataError
 from trainwise.spec.model import DataSpec
@@ -38,7 +41,7 @@ class Frames:
     test: pd.DataFrame | None
     target: str | list[str]
     task: str
-    kind: str = "tabular"  # tabular | sequence
+    kind: str = "tabular"  # tabular | sequence | audio | timeseries
 
 
 def load_frames(
@@ -49,7 +52,9 @@ def load_frames(
 ) -> Frames:
     """Resolve the data named by the spec (file or built-in) or passed in by the caller."""
     target, task, name, kind = spec.target, spec.task, "data", spec.kind
-    if frame is None:
+    if frame is not None:
+        frame, kind, target = detect_kind(spec, frame, kind, target, Path.cwd())
+    else:
         if spec.source is None:
             raise DataError(
                 "no data given",
@@ -65,13 +70,20 @@ def load_frames(
                 task = task if task != "auto" else builtin.task
             if test is None and builtin.test_frame is not None and spec.test is None:
                 test = builtin.test_frame
+        elif (rows := audio_rows(spec.source, spec.audio)) is not None:
+            frame, name, kind = rows, _stem(spec.source), "audio"
+            target = target or "label"
         else:
             frame = read_table(spec.source, fmt=spec.format)
             name = _stem(spec.source)
+            base = Path(spec.source).expanduser().parent
+            frame, kind, target = detect_kind(spec, frame, kind, target, base)
     if validation is None and spec.validation:
         validation = read_table(spec.validation, fmt=spec.format)
     if test is None and spec.test:
         test = read_table(spec.test, fmt=spec.format)
+    if kind == "audio":  # separate validation/test tables list their clips the same way
+        validation, test = audio_table(validation, spec.validation), audio_table(test, spec.test)
     if target is None:
         raise DataError(
             "no target column named",
@@ -84,6 +96,8 @@ def load_frames(
 
 def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     """Clean, split, fit preprocessing on train, and tensorise every split."""
+    if frames.kind == "timeseries":  # time order rules its split, windows and scaling
+        return prepare_timeseries(spec, frames)
     targets = [frames.target] if isinstance(frames.target, str) else list(frames.target)
     summary: dict[str, Any] = {"dataset": frames.name, "rows_in": len(frames.frame), "cleaning": {}}
     frame = _infinite_to_missing(frames.frame, summary)
@@ -92,8 +106,12 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         before = len(frame)
         frame = frame.drop_duplicates(ignore_index=True)
         summary["cleaning"]["duplicate_rows_dropped"] = before - len(frame)
-    schema = infer_schema(
-        frame, frames.target, frames.task, spec.kinds, spec.drop, spec.split.group
+    schema = (
+        audio_schema(frame, targets[0], frames.task)
+        if frames.kind == "audio"
+        else infer_schema(
+            frame, frames.target, frames.task, spec.kinds, spec.drop, spec.split.group
+        )
     )
 
     split = spec.split
@@ -126,6 +144,8 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     pre: Preprocessor = (
         SequencePreprocessor(schema)
         if frames.kind == "sequence"
+        else AudioPreprocessor(schema, spec.audio)
+        if frames.kind == "audio"
         else TabularPreprocessor(schema, spec.clean)
     ).fit(train)
     target = TargetEncoder(schema).fit(train)
@@ -155,6 +175,10 @@ def preprocessor_from_state(schema: Schema, raw: dict[str, Any]) -> Preprocessor
     """Rebuild a fitted preprocessor from its JSON state (a saved model bundle)."""
     if raw.get("kind") == "sequence":
         return SequencePreprocessor.from_state(schema, raw)
+    if raw.get("kind") == "audio":
+        return AudioPreprocessor.from_state(schema, raw)
+    if raw.get("kind") == "timeseries":
+        return TimeseriesPreprocessor.from_state(schema, raw)
     return TabularPreprocessor.from_state(schema, raw)
 
 

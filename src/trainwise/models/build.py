@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from trainwise.errors import ModelError
@@ -53,6 +54,7 @@ def _cnn1d(
     blocks: int,
     activation: str,
     dropout: float,
+    in_channels: int = 1,
 ) -> nn.Module:
     if cardinalities:
         raise ModelError(
@@ -63,6 +65,7 @@ def _cnn1d(
     return CNN1D(
         n_dense,
         out_features,
+        in_channels=in_channels,
         channels=channels,
         blocks_per_stage=blocks,
         activation_name=activation,
@@ -70,28 +73,39 @@ def _cnn1d(
     )
 
 
-FAMILY_FOR_KIND = {"tabular": "mlp", "sequence": "cnn1d"}
+FAMILY_FOR_KIND = {"tabular": "mlp", "sequence": "cnn1d", "audio": "cnn1d", "timeseries": "mlp"}
 
 
 def model_config(
-    spec: ModelSpec, n_dense: int, out_features: int, cardinalities: list[int], kind: str
+    spec: ModelSpec,
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    kind: str,
+    input_shape: tuple[int, ...] | None = None,
 ) -> dict[str, Any]:
-    """Everything needed to rebuild the architecture, as JSON; `auto` follows the data kind."""
+    """Everything needed to rebuild the architecture, as JSON; `auto` follows the data kind.
+
+    `input_shape` is one row's dense shape: (channels, length) inputs (spectrograms, windows
+    of several series) give cnn1d its input channels and the MLP their flattened size."""
     name = FAMILY_FOR_KIND[kind] if spec.name == "auto" else spec.name
+    shape = tuple(input_shape) if input_shape else (n_dense,)
     if name == "cnn1d":
+        channels = {"in_channels": shape[0]} if len(shape) == 2 else {}
         return {
             "name": name,
-            "n_dense": n_dense,
+            "n_dense": shape[-1],
             "out_features": out_features,
             "cardinalities": list(cardinalities),
             "channels": list(spec.channels),
             "blocks": spec.blocks,
             "activation": spec.activation,
             "dropout": spec.dropout,
+            **channels,
         }
     return {
         "name": name,
-        "n_dense": n_dense,
+        "n_dense": int(np.prod(shape)),
         "out_features": out_features,
         "cardinalities": list(cardinalities),
         "hidden": list(spec.hidden),
