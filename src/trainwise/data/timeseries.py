@@ -185,29 +185,26 @@ def autocorrelation(x: np.ndarray) -> np.ndarray:
 def detect_season(y: np.ndarray, step: pd.Timedelta | None) -> int:
     """The seasonal period in steps, or 1 when none is clear.
 
-    Candidates are the calendar periods (day, week, year) that are a whole number of steps, or
-    any lag when the time step is unknown. A candidate counts when the series correlates with
-    itself one period back (>= 0.3) clearly more than half a period back (by 0.1): a smooth
-    series is correlated at every short lag, a seasonal one peaks at its period.
+    A lag counts when the series correlates with itself one period back (>= 0.3) clearly more
+    than half a period back (by 0.1): a smooth series is correlated at every short lag, a
+    seasonal one peaks at its period. Calendar periods (day, week, year) that are a whole number
+    of time steps are tried first, so noise cannot turn 365 into 364; then any lag.
     """
     n = len(y)
     acf = autocorrelation(y)
+    calendar = []
     if step is not None and step > pd.Timedelta(0):
-        candidates = []
         for period in (DAY, WEEK, YEAR):
             s = period / step
-            if s >= 2 and abs(s - round(s)) / s < 0.02:
-                candidates.append(round(s))
-    else:
-        candidates = list(range(2, n // 2))
-    best, best_score = 1, 0.1
-    for s in candidates:
-        if 2 * s + 1 > n:
+            if s >= 2 and abs(s - round(s)) / s < 0.02 and 2 * round(s) + 1 <= n:
+                calendar.append(round(s))
+    for lags in (np.asarray(calendar, dtype=int), np.arange(2, max(2, (n - 1) // 2 + 1))):
+        if len(lags) == 0:
             continue
-        score = acf[s] - acf[s // 2]
-        if acf[s] >= 0.3 and score > best_score:
-            best, best_score = s, score
-    return best
+        score = np.where(acf[lags] >= 0.3, acf[lags] - acf[lags // 2], -np.inf)
+        if score.max() > 0.1:
+            return int(lags[int(score.argmax())])
+    return 1
 
 
 def default_lookback(season: int, n_train: int, horizon: int) -> int:
