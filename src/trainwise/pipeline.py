@@ -307,6 +307,7 @@ def _model(
         data.preprocessor.embedding_cardinalities,
         data.summary["kind"],
         data.input_shape,
+        data.summary.get("timeseries"),
     )
     return config, build_model(config)
 

@@ -66,7 +66,9 @@ def test_flat_names_without_a_label_are_refused(tmp_path: Path) -> None:
 def test_csv_with_relative_wav_paths_is_audio(tmp_path: Path) -> None:
     write_tones(tmp_path / "clips", per_class=2, flat=True)
     files = sorted(p.name for p in (tmp_path / "clips").glob("*.wav"))
-    table = pd.DataFrame({"file": [f"clips/{f}" for f in files], "pitch": [f.split("_")[0] for f in files]})
+    table = pd.DataFrame(
+        {"file": [f"clips/{f}" for f in files], "pitch": [f.split("_")[0] for f in files]}
+    )
     table.to_csv(tmp_path / "list.csv", index=False)
     frames = load_frames(DataSpec(source=str(tmp_path / "list.csv")))
     assert frames.kind == "audio" and frames.target == "pitch"
@@ -126,7 +128,7 @@ def test_saved_state_rebuilds_the_same_features(tmp_path: Path) -> None:
 
 
 def test_unreadable_file_is_a_clear_error(tmp_path: Path) -> None:
-    pre, rows = _fit(tmp_path)
+    pre, _ = _fit(tmp_path)
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
     with pytest.raises(DataError, match="cannot read audio file"):
@@ -174,9 +176,7 @@ def test_fit_save_and_predict_in_a_new_process(tmp_path: Path, run_cli) -> None:
     assert metrics["test"]["accuracy"] >= 0.75
     bundle = json.loads((tmp_path / "run" / "model" / "bundle.json").read_text())
     assert bundle["preprocessor"]["kind"] == "audio" and bundle["model"]["in_channels"] == 64
-    out = run_cli(
-        "predict", "run", "--data", "run/test.csv", "--out", "pred.csv", cwd=tmp_path
-    )
+    out = run_cli("predict", "run", "--data", "run/test.csv", "--out", "pred.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     pred = pd.read_csv(tmp_path / "pred.csv")
     test = pd.read_csv(tmp_path / "run" / "test.csv")

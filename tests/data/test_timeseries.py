@@ -116,9 +116,7 @@ def test_fit_beats_baselines_and_predicts_from_history(tmp_path: Path, run_cli) 
     assert test["mase"] is not None and test["mase"] < 1.5
     history = pd.read_csv(tmp_path / "series.csv").iloc[:500]
     history.sample(frac=1.0, random_state=0).to_csv(tmp_path / "history.csv", index=False)
-    out = run_cli(
-        "predict", "run", "--data", "history.csv", "--out", "pred.csv", cwd=tmp_path
-    )
+    out = run_cli("predict", "run", "--data", "history.csv", "--out", "pred.csv", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     pred = pd.read_csv(tmp_path / "pred.csv")
     shuffled = pd.read_csv(tmp_path / "history.csv")

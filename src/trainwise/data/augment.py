@@ -64,7 +64,7 @@ def spec_augment(
             continue
         positions = torch.arange(size, device=x.device).view(1, 1, -1)
         widths = torch.randint(0, width + 1, (n, masks, 1), generator=gen, device=x.device)
-        starts = (torch.rand((n, masks, 1), generator=gen, device=x.device) * (size - widths + 1))
+        starts = torch.rand((n, masks, 1), generator=gen, device=x.device) * (size - widths + 1)
         starts = starts.floor()
         inside = ((positions >= starts) & (positions < starts + widths)).any(dim=1)  # (n, size)
         keep &= ~(inside.unsqueeze(1) if axis == 2 else inside.unsqueeze(2))

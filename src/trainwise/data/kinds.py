@@ -5,7 +5,7 @@ Two shapes are recognised, both conservatively and both overridable with `data.k
 - audio: a column whose values (90 % or more) are paths ending in .wav. The table then lists
   clips; the column becomes `path` (absolute), the target defaults to `label` or the one other
   column.
-- timeseries: `data.timeseries` is set, or exactly one column holds dates/times and every other
+- timeseries: a `data.timeseries` setting differs from its default, or exactly one column holds dates/times and every other
   column (after `data.drop`) is numeric. Such a table is a series in time order, and splitting
   its rows at random would let the model see the future; so it is forecast from windows instead.
 """
@@ -19,7 +19,7 @@ import pandas as pd
 from trainwise.data.audio import LABEL, PATH, rows_from_table, wav_column
 from trainwise.data.timeseries import looks_like_timeseries, resolve_columns
 from trainwise.errors import DataError
-from trainwise.spec.model import DataSpec
+from trainwise.spec.model import DataSpec, TimeseriesSpec
 
 
 def detect_kind(
@@ -46,7 +46,10 @@ def detect_kind(
             )
     wanted = kind == "timeseries" or (
         kind == "auto"
-        and (spec.timeseries is not None or looks_like_timeseries(frame, spec.drop, target))
+        and (
+            spec.timeseries != TimeseriesSpec()
+            or looks_like_timeseries(frame, spec.drop, target)
+        )
     )
     if wanted:
         _, _, targets = resolve_columns(frame, spec.timeseries, target, spec.drop)
@@ -56,7 +59,7 @@ def detect_kind(
 
 def audio_table(frame: pd.DataFrame | None, source: str | None) -> pd.DataFrame | None:
     """A separate validation/test table of an audio dataset, its paths made absolute."""
-    if frame is None or PATH in frame.columns and wav_column(frame) == PATH and source is None:
+    if frame is None or (PATH in frame.columns and wav_column(frame) == PATH and source is None):
         return frame
     column = wav_column(frame)
     if column is None:

@@ -16,11 +16,11 @@ import pandas as pd
 
 from trainwise.data.audio import AudioPreprocessor, audio_rows, audio_schema
 from trainwise.data.builtin import load_builtin
+from trainwise.data.kinds import audio_table, detect_kind
 from trainwise.data.prepared import PreparedData, TensorSplit, tensorise
 from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sequence import SequencePreprocessor
 from trainwise.data.sources import read_table
-from trainwise.data.kinds import audio_table, detect_kind
 from trainwise.data.split import split_rows
 from trainwise.data.target import TargetEncoder
 from trainwise.data.timeseries import TimeseriesPreprocessor, prepare_timeseries

@@ -104,11 +104,13 @@ def resolve_columns(
             f"column names from: {', '.join(map(str, frame.columns[:40]))}",
             "check data.timeseries.time, data.timeseries.series and data.target",
         )
-    series = list(spec.series) if spec.series else [
-        str(c) for c in frame.columns if c not in (time, *drop) and _numeric(frame[c])
-    ]
+    series = (
+        list(spec.series)
+        if spec.series
+        else [str(c) for c in frame.columns if c not in (time, *drop) and _numeric(frame[c])]
+    )
     targets = [target] if isinstance(target, str) else list(target or series)
-    series = [*[t for t in targets if t not in series], *series]
+    series = [*targets, *[s for s in series if s not in targets]]  # targets first: channel j
     bad = [c for c in series if not _numeric(pd.to_numeric(frame[c], errors="coerce"))]
     if not series or bad:
         raise DataError(
@@ -136,7 +138,9 @@ def regularise(
     if time is not None:
         stamps = parse_time(frame[time])
         if stamps is None:  # a numeric time index: order by it
-            order = np.argsort(pd.to_numeric(frame[time], errors="coerce").to_numpy(), kind="stable")
+            order = np.argsort(
+                pd.to_numeric(frame[time], errors="coerce").to_numpy(), kind="stable"
+            )
             values = values.iloc[order].reset_index(drop=True)
         else:
             keep = stamps.notna().to_numpy()
@@ -330,7 +334,7 @@ def prepare_timeseries(spec: DataSpec, frames: Any) -> PreparedData:
             "one table holding the whole series; it is split in time order",
             "concatenate the files and set data.split fractions instead",
         )
-    ts = spec.timeseries or TimeseriesSpec()
+    ts = spec.timeseries
     time, series, targets = resolve_columns(frames.frame, ts, frames.target, spec.drop)
     values, step, notes = regularise(frames.frame, time, series)
     n, horizon = len(values), ts.horizon
@@ -376,9 +380,11 @@ def prepare_timeseries(spec: DataSpec, frames: Any) -> PreparedData:
     }
     pre = TimeseriesPreprocessor(schema, settings).fit(values[:end_train])
     scaled = pre.scale(values)
-    target = TargetEncoder(schema).fit(
-        pd.DataFrame(future(values, parts["train"], columns, horizon), columns=names)
-    )
+    # targets in the same units as their input channels, so the model can predict the change
+    # from the last input value (models/forecast.py)
+    target = TargetEncoder(schema)
+    target.mean_ = np.repeat(np.asarray(pre.state_["mean"])[columns], horizon).tolist()
+    target.std_ = np.repeat(np.asarray(pre.state_["std"])[columns], horizon).tolist()
 
     def tensors(origins_: np.ndarray) -> TensorSplit | None:
         if len(origins_) == 0:
@@ -409,8 +415,11 @@ def prepare_timeseries(spec: DataSpec, frames: Any) -> PreparedData:
         "task": "regression",
         "target": names,
         "splits": {k: len(v) for k, v in parts.items()},
-        "split_steps": {"train": [0, end_train], "validation": [end_train, end_val],
-                        "test": [end_val, n]},
+        "split_steps": {
+            "train": [0, end_train],
+            "validation": [end_train, end_val],
+            "test": [end_val, n],
+        },
         "columns": {c.name: {"kind": c.kind, "reason": c.reason} for c in schema.columns},
         "dropped_columns": {c: "in data.drop" for c in spec.drop if c in frames.frame.columns},
         "cleaning": {"scaling": "per series, training part only"},

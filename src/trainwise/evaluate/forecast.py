@@ -75,9 +75,10 @@ def baseline_table(test: dict[str, Any]) -> str:
     def cell(value: Any) -> str:
         return f"{value:10.4f}" if isinstance(value, float) else f"{'-':>10}"
 
-    lines = [f"test forecast (season {test['season']}):  " + "".join(
-        f"{m:>10}" for m in ("mae", "rmse", "mape%", "mase")
-    )]
+    lines = [
+        f"test forecast (season {test['season']}):  "
+        + "".join(f"{m:>10}" for m in ("mae", "rmse", "mape%", "mase"))
+    ]
     for name, m in rows:
         values = "".join(cell(m.get(k)) for k in ("mae", "rmse", "mape", "mase"))
         lines.append(f"  {name:<16}{' ' * 12}{values}")

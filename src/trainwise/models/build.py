@@ -13,6 +13,7 @@ from torch import nn
 
 from trainwise.errors import ModelError
 from trainwise.models.cnn1d import CNN1D
+from trainwise.models.forecast import LastValueResidual
 from trainwise.models.mlp import MLP
 from trainwise.registry import Registry
 from trainwise.spec.model import ModelSpec
@@ -83,12 +84,29 @@ def model_config(
     cardinalities: list[int],
     kind: str,
     input_shape: tuple[int, ...] | None = None,
+    forecast: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to rebuild the architecture, as JSON; `auto` follows the data kind.
 
     `input_shape` is one row's dense shape: (channels, length) inputs (spectrograms, windows
-    of several series) give cnn1d its input channels and the MLP their flattened size."""
+    of several series) give cnn1d its input channels and the MLP their flattened size.
+    `forecast` (time series: targets and horizon) wraps the network to predict the change from
+    each target's last value (models/forecast.py)."""
     name = FAMILY_FOR_KIND[kind] if spec.name == "auto" else spec.name
+    config = _family_config(spec, name, n_dense, out_features, cardinalities, input_shape)
+    if forecast is not None:
+        config["last_value_residual"] = [len(forecast["targets"]), int(forecast["horizon"])]
+    return config
+
+
+def _family_config(
+    spec: ModelSpec,
+    name: str,
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    input_shape: tuple[int, ...] | None,
+) -> dict[str, Any]:
     shape = tuple(input_shape) if input_shape else (n_dense,)
     if name == "cnn1d":
         channels = {"in_channels": shape[0]} if len(shape) == 2 else {}
@@ -125,4 +143,6 @@ def build_model(config: dict[str, Any]) -> nn.Module:
             "check data.drop and data.kinds",
         )
     options = dict(config)
-    return MODELS.get(options.pop("name"))(**options)
+    residual = options.pop("last_value_residual", None)
+    net = MODELS.get(options.pop("name"))(**options)
+    return LastValueResidual(net, *residual) if residual else net

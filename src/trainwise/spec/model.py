@@ -125,8 +125,8 @@ class TimeseriesSpec(Section):
     series: list[str] | None = None
     """Input series; default: every numeric column except the time column."""
     lookback: int | None = Field(None, ge=2)
-    """Past steps the model sees; default: twice the season when it is at most 64 steps,
-    else 32, and at most a quarter of the training part."""
+    """Past steps the model sees; default: twice the season when the season is at most 32
+    steps, else 32, and at most a quarter of the training part."""
     horizon: int = Field(1, ge=1)
     """Steps ahead to forecast (one output per step and target series)."""
     season: int | None = Field(None, ge=1)
@@ -152,7 +152,8 @@ class DataSpec(Section):
     signal, e.g. MNIST-1D). `auto`: a built-in dataset says; otherwise tabular. `audio`: WAV
     files (auto for a folder of them or a CSV with a column of .wav paths; docs/audio.md).
     `timeseries`: a time column plus series to forecast (auto when one column holds dates and
-    every other is numeric, or `data.timeseries` is set; docs/timeseries.md)."""
+    every other is numeric, or a `data.timeseries` setting differs from its default;
+    docs/timeseries.md)."""
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
@@ -161,7 +162,7 @@ class DataSpec(Section):
     clean: CleanSpec = Field(default_factory=CleanSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
     audio: AudioSpec = Field(default_factory=AudioSpec)
-    timeseries: TimeseriesSpec | None = None
+    timeseries: TimeseriesSpec = Field(default_factory=TimeseriesSpec)
 
 
 class ModelSpec(Section):
