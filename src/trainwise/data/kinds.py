@@ -46,10 +46,7 @@ def detect_kind(
             )
     wanted = kind == "timeseries" or (
         kind == "auto"
-        and (
-            spec.timeseries != TimeseriesSpec()
-            or looks_like_timeseries(frame, spec.drop, target)
-        )
+        and (spec.timeseries != TimeseriesSpec() or looks_like_timeseries(frame, spec.drop, target))
     )
     if wanted:
         _, _, targets = resolve_columns(frame, spec.timeseries, target, spec.drop)
