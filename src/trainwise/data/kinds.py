@@ -5,9 +5,10 @@ Two shapes are recognised, both conservatively and both overridable with `data.k
 - audio: a column whose values (90 % or more) are paths ending in .wav. The table then lists
   clips; the column becomes `path` (absolute), the target defaults to `label` or the one other
   column.
-- timeseries: a `data.timeseries` setting differs from its default, or exactly one column holds dates/times and every other
-  column (after `data.drop`) is numeric. Such a table is a series in time order, and splitting
-  its rows at random would let the model see the future; so it is forecast from windows instead.
+- timeseries: a `data.timeseries` setting differs from its default, or exactly one column holds
+  dates/times and every other column (after `data.drop`) is numeric. Such a table is a series in
+  time order, and splitting its rows at random would let the model see the future; so it is
+  forecast from windows instead.
 """
 
 from __future__ import annotations
