@@ -47,8 +47,11 @@ STFT_CHUNK = 256  # clips per STFT call: bounds peak memory on long datasets
 # ---- finding the clips --------------------------------------------------------------------
 def audio_rows(source: str, spec: AudioSpec) -> pd.DataFrame | None:
     """(path, label) rows for a folder of WAV files; None when `source` is not such a folder."""
-    root = Path(source).expanduser()
-    if not root.is_dir():
+    try:
+        root = Path(source).expanduser()
+        if not root.is_dir():
+            return None
+    except (OSError, RuntimeError, ValueError):  # "~nobody", NUL bytes, names too long
         return None
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
     if not files:
@@ -91,7 +94,7 @@ def wav_column(frame: pd.DataFrame) -> str | None:
 def rows_from_table(frame: pd.DataFrame, column: str, base: str | Path) -> pd.DataFrame:
     """A CSV's path column as absolute paths (relative ones are read from the CSV's folder),
     renamed to `path` so the preprocessor finds it in training and prediction alike."""
-    base = Path(base).expanduser().resolve()
+    base = Path(base).resolve()
     paths = frame[column].astype("string").str.strip()
     resolved = [str(p) if p is pd.NA or Path(p).is_absolute() else str(base / p) for p in paths]
     out = frame.drop(columns=[column]).copy()

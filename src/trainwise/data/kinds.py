@@ -62,5 +62,12 @@ def audio_table(frame: pd.DataFrame | None, source: str | None) -> pd.DataFrame 
     column = wav_column(frame)
     if column is None:
         return frame
-    base = Path(source).expanduser().parent if source else Path.cwd()
-    return rows_from_table(frame, column, base)
+    return rows_from_table(frame, column, source_folder(source) if source else Path.cwd())
+
+
+def source_folder(source: str) -> Path:
+    """The folder of a data file, where relative audio paths in it are read from."""
+    try:
+        return Path(source).expanduser().parent
+    except RuntimeError:  # "~user" with no such user: read_table reports the file itself
+        return Path(source).parent

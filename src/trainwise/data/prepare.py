@@ -16,7 +16,7 @@ import pandas as pd
 
 from trainwise.data.audio import AudioPreprocessor, audio_rows, audio_schema
 from trainwise.data.builtin import load_builtin
-from trainwise.data.kinds import audio_table, detect_kind
+from trainwise.data.kinds import audio_table, detect_kind, source_folder
 from trainwise.data.prepared import PreparedData, TensorSplit, tensorise
 from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sequence import SequencePreprocessor
@@ -76,7 +76,7 @@ def load_frames(
         else:
             frame = read_table(spec.source, fmt=spec.format)
             name = _stem(spec.source)
-            base = Path(spec.source).expanduser().parent
+            base = source_folder(spec.source)
             frame, kind, target = detect_kind(spec, frame, kind, target, base)
     if validation is None and spec.validation:
         validation = read_table(spec.validation, fmt=spec.format)
