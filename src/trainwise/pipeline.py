@@ -31,6 +31,7 @@ from trainwise.runs.bundle import head_config, save_bundle
 from trainwise.runs.folder import HistoryWriter, RunFolder
 from trainwise.spec.io import dump_yaml
 from trainwise.spec.model import Spec
+from trainwise.train.budget import apply_budget, resolve_budget
 from trainwise.train.callbacks import Callback
 from trainwise.train.checkpointer import Checkpointer, StopOnSignal
 from trainwise.train.early_stopping import EarlyStopping
@@ -79,15 +80,22 @@ def run(
     net = net.to(device)
     _check_shapes(net, data, head)
 
-    precision = resolve_precision(spec.train.precision, device)
+    precision = resolve_precision(spec.train.precision, device, net)
     optimizer = build_optimizer(net, spec.train)
     steps_per_epoch = max(1, -(-len(data.train) // spec.train.batch_size))
-    scheduler, per = build_scheduler(optimizer, spec.train, steps_per_epoch)
+    budget = resolve_budget(spec.train, data.summary["kind"], steps_per_epoch)
+    data.summary["training_budget"] = {
+        "epochs": budget.epochs,
+        "schedule": budget.schedule,
+        "why": budget.reason,
+        "precision": str(precision).removeprefix("torch.") if precision else "fp32",
+    }
+    scheduler, per = build_scheduler(optimizer, apply_budget(spec.train, budget), steps_per_epoch)
     state = TrainState(
         model=net,
         optimizer=optimizer,
         loss_fn=head.loss,
-        max_epochs=spec.train.epochs,
+        max_epochs=budget.epochs,
         batch_size=spec.train.batch_size,
         generator=generator,
         scheduler=scheduler,

@@ -114,7 +114,7 @@ def parse_spec(raw: dict[str, Any]) -> Spec:
 
 def spec_error_from(exc: ValidationError) -> SpecError:
     """Turn pydantic's report into one message about the first problem (and a count of others)."""
-    errors = exc.errors()
+    errors = _merge_union_errors(exc.errors())
     first = errors[0]
     loc = [str(p) for p in first["loc"]]
     field = ".".join(loc) or "spec"
@@ -146,6 +146,35 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     return SpecError(
         f"spec field {field!r} has invalid value {short_repr(value)}{more}", expected, fix
     )
+
+
+_UNION_TAGS = {"int", "float", "str", "bool", "none"}
+
+
+def _is_union_tag(part: object) -> bool:
+    """pydantic names the member of a union it tried (`constrained-int`, `literal['auto']`)."""
+    text = str(part)
+    return text in _UNION_TAGS or "[" in text or "-" in text
+
+
+def _merge_union_errors(errors: list[Any]) -> list[Any]:
+    """One error per field: a value that fits no member of `int | 'auto'` is one problem, with
+    the members' expectations joined by "or" (pydantic reports one error per member)."""
+    merged: list[Any] = []
+    for error in errors:
+        if error["type"] == "extra_forbidden":  # the last part is the user's own key
+            merged.append(error)
+            continue
+        loc = tuple(p for p in error["loc"] if not _is_union_tag(p))
+        if merged and merged[-1]["loc"] == loc and len(loc) < len(error["loc"]):
+            previous = merged[-1]
+            if previous["type"] == "literal_error":  # keep the number's message first
+                previous, error = error, previous
+            merged[-1] = previous | {"loc": loc, "msg": f"{previous['msg']}, or {error['msg']}"}
+            merged[-1]["type"] = "union"
+            continue
+        merged.append(error | {"loc": loc})
+    return merged
 
 
 def _allowed_fields(path: list[str]) -> list[str]:

@@ -8,7 +8,7 @@ which is what makes a run reproducible. Unknown keys are rejected, never ignored
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -211,9 +211,12 @@ class EarlyStoppingSpec(Section):
 
 
 class ScheduleSpec(Section):
-    name: Literal["constant", "step", "exponential", "cosine", "onecycle", "plateau"] = "plateau"
+    name: Literal["auto", "constant", "step", "exponential", "cosine", "onecycle", "plateau"] = (
+        "auto"
+    )
     """LR schedule. `plateau` halves the LR when validation loss stalls, which suits early
-    stopping; `cosine` and `onecycle` anneal over `train.epochs`."""
+    stopping; `cosine` and `onecycle` anneal over `train.epochs`. `auto`: cosine for augmented
+    signal data (kind sequence), plateau otherwise."""
     warmup_epochs: float = Field(0.0, ge=0)
     """Linear warm-up length for cosine (in epochs, fractions allowed)."""
     step_size: int = Field(30, ge=1)
@@ -240,8 +243,10 @@ class CheckpointSpec(Section):
 
 
 class TrainSpec(Section):
-    epochs: int = Field(200, ge=1)
-    """Maximum number of epochs (early stopping usually ends sooner)."""
+    epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    """Maximum number of epochs (early stopping usually ends sooner). `auto`: 200 for tables;
+    for sequence data, enough epochs for about 2,000 optimisation steps (20 to 100 epochs),
+    annealed by the `auto` schedule."""
     batch_size: int = Field(64, ge=1)
     """Mini-batch size."""
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adamw"
@@ -280,7 +285,8 @@ class TrainSpec(Section):
     """Where to train; `auto` takes a GPU when there is one."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
-    loss scaling on older GPUs, fp32 on CPUs (see docs/performance.md for when bf16 pays)."""
+    loss scaling on older GPUs; on CPUs bf16 for convolutional models where the CPU computes
+    bf16 natively (AVX512-BF16, AMX), fp32 otherwise (docs/benchmarks.md has the figures)."""
 
 
 class EvaluateSpec(Section):

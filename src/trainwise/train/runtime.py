@@ -33,13 +33,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for training steps, or None for plain fp32."""
+def resolve_precision(
+    name: str, device: torch.device, model: torch.nn.Module | None = None
+) -> torch.dtype | None:
+    """The autocast dtype for training steps, or None for plain fp32.
+
+    `auto` on a CPU picks bf16 only where it pays: the CPU computes bf16 natively (AVX512-BF16
+    or AMX) and the model is convolutional, so matrix work dominates. Small MLPs at common batch
+    sizes are bound by per-operation overhead, and the casts autocast adds made them slower
+    (measured in docs/benchmarks.md).
+    """
     if name == "fp32":
         return None
     if name == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "cpu" and cpu_has_native_bf16() and _is_convolutional(model):
+            return torch.bfloat16
         return None
     if name == "fp16" and device.type == "cpu":
         raise SpecError(
@@ -54,6 +64,18 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
             "set train.precision=auto",
         )
     return torch.bfloat16 if name == "bf16" else torch.float16
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix work in hardware (AVX512-BF16 or AMX tiles)."""
+    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)
+
+
+def _is_convolutional(model: torch.nn.Module | None) -> bool:
+    if model is None:
+        return False
+    return any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:
