@@ -216,7 +216,7 @@ class ScheduleSpec(Section):
     )
     """LR schedule. `plateau` halves the LR when validation loss stalls, which suits early
     stopping; `cosine` and `onecycle` anneal over `train.epochs`. `auto`: cosine for augmented
-    signal data (kind sequence), plateau otherwise."""
+    signal data (kinds sequence and audio), plateau otherwise."""
     warmup_epochs: float = Field(0.0, ge=0)
     """Linear warm-up length for cosine (in epochs, fractions allowed)."""
     step_size: int = Field(30, ge=1)
@@ -245,8 +245,8 @@ class CheckpointSpec(Section):
 class TrainSpec(Section):
     epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     """Maximum number of epochs (early stopping usually ends sooner). `auto`: 200 for tables;
-    for sequence data, enough epochs for about 2,000 optimisation steps (20 to 100 epochs),
-    annealed by the `auto` schedule."""
+    for sequence and audio data, enough epochs for about 2,000 optimisation steps (20 to 100
+    epochs), annealed by the `auto` schedule."""
     batch_size: int = Field(64, ge=1)
     """Mini-batch size."""
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adamw"
