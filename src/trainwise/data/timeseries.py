@@ -54,6 +54,9 @@ def parse_time(series: pd.Series) -> pd.Series | None:
         return None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pandas warns when it has to guess the format
+        sample = values.dropna().iloc[:50]  # cheap rejection of text columns in wide tables
+        if pd.to_datetime(sample, errors="coerce", format="mixed").notna().mean() < 0.9:
+            return None
         parsed = pd.to_datetime(values, errors="coerce", format="ISO8601")
         if parsed.notna().mean() < 0.95:
             parsed = pd.to_datetime(values, errors="coerce")
