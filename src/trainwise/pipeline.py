@@ -79,6 +79,8 @@ def run(
     config, net = _model(spec, data, head, model)
     net = net.to(device)
     _check_shapes(net, data, head)
+    if spec.train.compile:
+        net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
 
     precision = resolve_precision(spec.train.precision, device, net)
     optimizer = build_optimizer(net, spec.train)

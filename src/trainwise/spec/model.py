@@ -283,6 +283,10 @@ class TrainSpec(Section):
     """Force deterministic kernels (bit-identical reruns, slower on GPU)."""
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     """Where to train; `auto` takes a GPU when there is one."""
+    compile: bool = False
+    """Compile the model with `torch.compile` (TorchInductor) before training. Pays on GPUs and
+    for long runs of larger models; the compile itself takes tens of seconds on a CPU, so it is
+    off by default (figures in docs/benchmarks.md)."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
     loss scaling on older GPUs; on CPUs bf16 for convolutional models where the CPU computes

@@ -1,0 +1,44 @@
+"""The `auto` training budget: epochs and schedule chosen from the data kind and size."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from trainwise.spec.model import ScheduleSpec, TrainSpec
+from trainwise.train.budget import MAX_EPOCHS, MIN_EPOCHS, apply_budget, resolve_budget
+from trainwise.train.runtime import cpu_has_native_bf16, resolve_precision
+
+
+def test_tables_keep_a_generous_cap_and_the_plateau_schedule() -> None:
+    budget = resolve_budget(TrainSpec(), "tabular", 7)
+    assert (budget.epochs, budget.schedule) == (200, "plateau")
+
+
+@pytest.mark.parametrize(
+    ("steps_per_epoch", "epochs"),
+    [(50, 40), (7, MAX_EPOCHS), (500, MIN_EPOCHS), (100, 20), (30, 67)],
+)
+def test_sequences_get_a_step_budget_annealed_by_cosine(steps_per_epoch: int, epochs: int) -> None:
+    budget = resolve_budget(TrainSpec(), "sequence", steps_per_epoch)
+    assert (budget.epochs, budget.schedule) == (epochs, "cosine")
+
+
+def test_values_named_in_the_spec_win() -> None:
+    spec = TrainSpec(epochs=7, schedule=ScheduleSpec(name="onecycle"))
+    budget = resolve_budget(spec, "sequence", 50)
+    assert (budget.epochs, budget.schedule) == (7, "onecycle")
+    applied = apply_budget(TrainSpec(), resolve_budget(TrainSpec(), "sequence", 50))
+    assert (applied.epochs, applied.schedule.name) == (40, "cosine")
+
+
+def test_auto_precision_on_the_cpu_is_bf16_only_for_convolutions_on_native_bf16() -> None:
+    cpu = torch.device("cpu")
+    mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+    conv = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.LazyLinear(2))
+    assert resolve_precision("auto", cpu, mlp) is None
+    expected = torch.bfloat16 if cpu_has_native_bf16() else None
+    assert resolve_precision("auto", cpu, conv) is expected
+    assert resolve_precision("fp32", cpu, conv) is None
+    assert resolve_precision("bf16", cpu, mlp) is torch.bfloat16
