@@ -164,7 +164,10 @@ def regularise(
                     values = values.reindex(grid)
                 else:
                     step = mean_step
-                    notes.append("irregular time steps: rows are treated as consecutive steps")
+                    notes.append(
+                        "time steps vary (e.g. calendar months): rows are treated as "
+                        "consecutive steps"
+                    )
     if values.isna().any().any():
         values = values.interpolate(limit_direction="both")
     if holes:
