@@ -316,6 +316,7 @@ def _model(
         head.n_outputs,
         data.preprocessor.embedding_cardinalities,
         data.summary["kind"],
+        getattr(data.preprocessor, "model_inputs", None),
         data.input_shape,
         data.summary.get("timeseries"),
     )

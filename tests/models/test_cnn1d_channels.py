@@ -11,7 +11,7 @@ from trainwise.spec.model import ModelSpec
 
 
 def test_single_channel_config_and_init_are_unchanged() -> None:
-    config = model_config(ModelSpec(), 40, 10, [], "sequence", (40,))
+    config = model_config(ModelSpec(), 40, 10, [], "sequence", input_shape=(40,))
     assert config == model_config(ModelSpec(), 40, 10, [], "sequence")
     assert "in_channels" not in config and config["n_dense"] == 40
     torch.manual_seed(0)
@@ -26,7 +26,7 @@ def test_single_channel_config_and_init_are_unchanged() -> None:
 
 
 def test_multichannel_input_becomes_input_channels() -> None:
-    config = model_config(ModelSpec(), 16, 3, [], "audio", (16, 50))
+    config = model_config(ModelSpec(), 16, 3, [], "audio", input_shape=(16, 50))
     assert config["in_channels"] == 16 and config["n_dense"] == 50
     net = build_model(config)
     assert net(torch.randn(4, 16, 50)).shape == (4, 3)
@@ -34,6 +34,6 @@ def test_multichannel_input_becomes_input_channels() -> None:
 
 
 def test_mlp_reads_a_flattened_window() -> None:
-    config = model_config(ModelSpec(hidden=[8]), 2, 1, [], "timeseries", (2, 12))
+    config = model_config(ModelSpec(hidden=[8]), 2, 1, [], "timeseries", input_shape=(2, 12))
     assert config["name"] == "mlp" and config["n_dense"] == 24
     assert build_model(config)(torch.randn(5, 2, 12)).shape == (5, 1)

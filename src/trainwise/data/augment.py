@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import torch
 
+from trainwise.data.text_augment import augment_tokens
 from trainwise.spec.model import AugmentSpec
 
 Augment = Callable[[tuple[torch.Tensor, ...], int, int], tuple[torch.Tensor, ...]]
@@ -106,6 +107,15 @@ def build_augment(spec: AugmentSpec, kind: str, seed: int) -> Augment | None:
             return (out, *inputs[1:])
 
         return augment_audio
+    if kind in {"text", "mixed"} and (spec.token_dropout > 0 or spec.token_swap > 0):
+
+        def augment_text(
+            inputs: tuple[torch.Tensor, ...], epoch: int, batch: int
+        ) -> tuple[torch.Tensor, ...]:
+            gen = step_generator(inputs[0].device, seed, epoch, batch)
+            return augment_tokens(inputs, gen, spec.token_dropout, spec.token_swap)
+
+        return augment_text
     if kind == "tabular" and spec.tabular and spec.noise > 0:
 
         def augment_tabular(

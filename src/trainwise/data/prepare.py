@@ -23,6 +23,7 @@ from trainwise.data.sequence import SequencePreprocessor
 from trainwise.data.sources import read_table
 from trainwise.data.split import split_rows
 from trainwise.data.target import TargetEncoder
+from trainwise.data.text_kinds import resolve_kind, text_preprocessor, text_preprocessor_from_state
 from trainwise.data.timeseries import TimeseriesPreprocessor, prepare_timeseries
 from trainwise.data.transforms import Preprocessor, TabularPreprocessor
 from trainwise.errors import DataError
@@ -41,7 +42,7 @@ class Frames:
     test: pd.DataFrame | None
     target: str | list[str]
     task: str
-    kind: str = "tabular"  # tabular | sequence | audio | timeseries
+    kind: str = "tabular"  # auto | tabular | sequence | text | mixed | audio | timeseries
 
 
 def load_frames(
@@ -90,8 +91,7 @@ def load_frames(
             f"data.target: one of the columns {', '.join(map(str, frame.columns[:40]))}",
             "pass --target COLUMN (or data.target in the spec)",
         )
-    resolved_kind = "tabular" if kind == "auto" else kind
-    return Frames(name, frame, validation, test, target, task, resolved_kind)
+    return Frames(name, frame, validation, test, target, task, kind)
 
 
 def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
@@ -104,7 +104,11 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     frame = _check_and_drop_missing_target(frame, targets, summary, "training data")
     if spec.clean.duplicates:
         before = len(frame)
-        frame = frame.drop_duplicates(ignore_index=True)
+        try:
+            frame = frame.drop_duplicates(ignore_index=True)
+        except TypeError:  # a column of arrays (variable-length sequences) is not hashable
+            hashable = frame.map(lambda v: tuple(v) if isinstance(v, list | np.ndarray) else v)
+            frame = frame[~hashable.duplicated()].reset_index(drop=True)
         summary["cleaning"]["duplicate_rows_dropped"] = before - len(frame)
     schema = (
         audio_schema(frame, targets[0], frames.task)
@@ -141,12 +145,16 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         if frames.test is not None
         else frame.iloc[indices.test].reset_index(drop=True)
     )
+    kind = resolve_kind(frames.kind, schema, frame)
     pre: Preprocessor = (
-        SequencePreprocessor(schema)
-        if frames.kind == "sequence"
-        else AudioPreprocessor(schema, spec.audio)
-        if frames.kind == "audio"
-        else TabularPreprocessor(schema, spec.clean)
+        AudioPreprocessor(schema, spec.audio)
+        if kind == "audio"
+        else text_preprocessor(kind, schema, spec)
+        or (
+            SequencePreprocessor(schema)
+            if kind == "sequence"
+            else TabularPreprocessor(schema, spec.clean)
+        )
     ).fit(train)
     target = TargetEncoder(schema).fit(train)
 
@@ -156,7 +164,7 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     described = _describe(schema, pre, train, val, test, indices.notes)
     described["cleaning"] = summary["cleaning"] | described["cleaning"]
     summary.update(described)
-    summary["kind"] = frames.kind
+    summary["kind"] = kind
     train_split = split_tensors(train)
     assert train_split is not None  # split_rows guarantees training rows
     return PreparedData(
@@ -179,6 +187,8 @@ def preprocessor_from_state(schema: Schema, raw: dict[str, Any]) -> Preprocessor
         return AudioPreprocessor.from_state(schema, raw)
     if raw.get("kind") == "timeseries":
         return TimeseriesPreprocessor.from_state(schema, raw)
+    if raw.get("kind") in {"text", "mixed", "varseq"}:
+        return text_preprocessor_from_state(schema, raw)
     return TabularPreprocessor.from_state(schema, raw)
 
 

@@ -35,7 +35,7 @@ class Column:
 
     @property
     def used(self) -> bool:
-        return self.kind in {"numeric", "categorical", "boolean", "text"}
+        return self.kind in {"numeric", "categorical", "boolean", "text", "array"}
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def infer_schema(
             continue
         series = frame[name]
         n_missing = int(series.isna().sum())
-        n_unique = int(series.nunique(dropna=True))
+        n_unique = _unique_count(series)
         if n_missing == len(series) and kinds.get(name) not in {"identifier", "constant"}:
             raise DataError(
                 f"feature column {name!r} has no values at all (every row is missing)",
@@ -132,6 +132,8 @@ def infer_kind(series: pd.Series) -> tuple[str, str]:
     """The kind of one column, with the reason in words."""
     values = series.dropna()
     n = len(values)
+    if n and isinstance(values.iloc[0], list | tuple | np.ndarray):
+        return "array", "arrays of numbers (a sequence per row)"
     unique = values.nunique()
     if unique <= 1:
         return "constant", "a single value: carries no information"
@@ -225,6 +227,13 @@ def infer_task(frame: pd.DataFrame, targets: list[str], task: str) -> tuple[str,
             "set data.task=regression if it is a quantity, or pick another target",
         )
     return task, classes
+
+
+def _unique_count(series: pd.Series) -> int:
+    try:
+        return int(series.nunique(dropna=True))
+    except TypeError:  # arrays per row are not hashable
+        return int(series.dropna().map(lambda v: tuple(np.ravel(v).tolist())).nunique())
 
 
 def _id_name(name: object) -> bool:

@@ -230,7 +230,19 @@ def _first_row_is_header(rows: list[list[str]]) -> bool:
         values = [v for v in values if v not in MISSING_MARKERS]
         if values and name not in MISSING_MARKERS and all(map(_is_number, values)):
             votes += -1 if _is_number(name) else 1
+        elif values and name and not _is_number(name):
+            votes -= _text_cell_is_data(name, values)
     return votes >= 0
+
+
+def _text_cell_is_data(cell: str, values: list[str]) -> int:
+    """1 when a text cell on the first row reads as data rather than a column name: it recurs
+    among the values below (a class label such as `ham`), or it is a sentence (names are short).
+    Headerless text files (label<TAB>message) would otherwise lose their first row to the header.
+    """
+    if len(values) >= 5 and cell in set(values):
+        return 1
+    return int(len(cell.split()) >= 6 or len(cell) > 60)
 
 
 def _is_number(text: str) -> bool:

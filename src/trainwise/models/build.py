@@ -13,6 +13,7 @@ from torch import nn
 
 from trainwise.errors import ModelError
 from trainwise.models.cnn1d import CNN1D
+from trainwise.models.combiner import FAMILIES, CombinedNet
 from trainwise.models.forecast import LastValueResidual
 from trainwise.models.mlp import MLP
 from trainwise.registry import Registry
@@ -74,7 +75,26 @@ def _cnn1d(
     )
 
 
-FAMILY_FOR_KIND = {"tabular": "mlp", "sequence": "cnn1d", "audio": "cnn1d", "timeseries": "mlp"}
+def _combined(family: str) -> Any:
+    def build(**config: Any) -> nn.Module:
+        return CombinedNet(family, **config)
+
+    return build
+
+
+for _family in FAMILIES:
+    MODELS.register(_family)(_combined(_family))
+
+
+FAMILY_FOR_KIND = {
+    "tabular": "mlp",
+    "sequence": "cnn1d",
+    "varseq": "rnn",
+    "text": "embedding_bag",
+    "mixed": "embedding_bag",
+    "audio": "cnn1d",
+    "timeseries": "mlp",
+}
 
 
 def model_config(
@@ -83,16 +103,29 @@ def model_config(
     out_features: int,
     cardinalities: list[int],
     kind: str,
+    inputs: dict[str, Any] | None = None,
     input_shape: tuple[int, ...] | None = None,
     forecast: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to rebuild the architecture, as JSON; `auto` follows the data kind.
 
-    `input_shape` is one row's dense shape: (channels, length) inputs (spectrograms, windows
-    of several series) give cnn1d its input channels and the MLP their flattened size.
-    `forecast` (time series: targets and horizon) wraps the network to predict the change from
-    each target's last value (models/forecast.py)."""
+    `inputs` describes inputs beyond dense and codes (text vocabularies and lengths, channels
+    of variable-length sequences), as the preprocessor reports them. `input_shape` is one
+    row's dense shape: (channels, length) inputs (spectrograms, windows of several series) give
+    cnn1d its input channels and the MLP their flattened size. `forecast` (time series: targets
+    and horizon) wraps the network to predict the change from each target's last value
+    (models/forecast.py).
+    """
     name = FAMILY_FOR_KIND[kind] if spec.name == "auto" else spec.name
+    inputs = inputs or {}
+    if kind in {"text", "mixed", "varseq"}:
+        return _combined_config(spec, name, n_dense, out_features, cardinalities, kind, inputs)
+    if name in FAMILIES:
+        raise ModelError(
+            f"model {name} encodes text or sequences of varying length, but the data is {kind}",
+            "data.kind text, mixed, or a column of arrays",
+            "set data.kind=text (or mixed) for text columns, or use model.name=auto",
+        )
     config = _family_config(spec, name, n_dense, out_features, cardinalities, input_shape)
     if forecast is not None:
         config["last_value_residual"] = [len(forecast["targets"]), int(forecast["horizon"])]
@@ -135,8 +168,49 @@ def _family_config(
     }
 
 
+def _combined_config(
+    spec: ModelSpec,
+    name: str,
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    kind: str,
+    inputs: dict[str, Any],
+) -> dict[str, Any]:
+    if name not in FAMILIES:
+        raise ModelError(
+            f"model {name} cannot read {kind} data (token ids or steps of varying length)",
+            f"one of {', '.join(FAMILIES)}",
+            "set model.name=auto (or one of those)",
+        )
+    encoder = getattr(spec, name).model_dump()
+    if name == "transformer" and encoder["d_model"] % encoder["heads"]:
+        raise ModelError(
+            f"model.transformer.d_model={encoder['d_model']} is not divisible by "
+            f"heads={encoder['heads']}",
+            "d_model a multiple of heads",
+            "e.g. model.transformer.d_model=64 model.transformer.heads=4",
+        )
+    # a table's combiner is an MLP; one text column alone needs only a linear head
+    alone = kind == "varseq" or (not n_dense and not cardinalities)
+    return {
+        "name": name,
+        "encoder": encoder,
+        "out_features": out_features,
+        "n_dense": n_dense if kind == "mixed" else 0,
+        "cardinalities": list(cardinalities),
+        "vocab_sizes": list(inputs.get("vocab_sizes", [])),
+        "max_lengths": list(inputs.get("max_lengths", [])),
+        "seq_channels": int(inputs.get("seq_channels", 0)),
+        "hidden": [] if alone else list(spec.hidden),
+        "dropout": spec.dropout,
+        "embedding_dim": spec.embedding_dim,
+    }
+
+
 def build_model(config: dict[str, Any]) -> nn.Module:
-    if config["n_dense"] + len(config["cardinalities"]) == 0:
+    inputs = len(config.get("vocab_sizes", ())) + config.get("seq_channels", 0)
+    if config["n_dense"] + len(config["cardinalities"]) + inputs == 0:
         raise ModelError(
             "the model would have no inputs",
             "at least one feature after preprocessing",

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
-ColumnKind = Literal["numeric", "categorical", "boolean", "text", "identifier", "constant"]
+ColumnKind = Literal["numeric", "categorical", "boolean", "text", "array", "identifier", "constant"]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "selu"]
 
 
@@ -93,6 +93,11 @@ class AugmentSpec(Section):
     masks: int = Field(2, ge=0)
     """Audio: how many time masks and how many frequency masks per example."""
 
+    token_dropout: float = Field(0.1, ge=0, lt=1)
+    """Text: replace each token by the unknown token with this probability."""
+    token_swap: float = Field(0.0, ge=0, lt=1)
+    """Text: swap each token with its right neighbour with this probability."""
+
 
 class AudioSpec(Section):
     """Audio (data.kind=audio): how WAV files become log-mel spectrograms. Settings left empty
@@ -134,6 +139,24 @@ class TimeseriesSpec(Section):
     time step and the autocorrelation of the training part (1 when none is found)."""
 
 
+class TextSpec(Section):
+    """Tokenization of text columns, learned from the training split only and saved with the
+    model (the tokenizer's own JSON inside the preprocessor state)."""
+
+    tokenizer: Literal["bpe", "word"] = "bpe"
+    """Sub-word byte-pair encoding (robust to misspellings, numbers and rare words) or whole
+    words (rarer ones become the unknown token)."""
+    vocab_size: int = Field(8000, ge=50)
+    """Largest vocabulary, special tokens included."""
+    min_frequency: int = Field(2, ge=1)
+    """A token must occur this often in the training text to enter the vocabulary."""
+    max_length: int | None = Field(None, ge=2)
+    """Tokens kept per text (longer texts are cut at the end). Default: the 95th percentile of
+    the training texts' lengths, between 8 and 256."""
+    lowercase: bool = True
+    """Lower-case (and Unicode-normalise) the text before tokenizing."""
+
+
 class DataSpec(Section):
     source: str | None = None
     """A file (CSV, TSV, Parquet, JSON lines) or a built-in dataset name (e.g. `digits`)."""
@@ -147,13 +170,16 @@ class DataSpec(Section):
     """Optional separate validation file; otherwise split from `source`."""
     test: str | None = None
     """Optional separate test file; otherwise split from `source`."""
-    kind: Literal["auto", "tabular", "sequence", "audio", "timeseries"] = "auto"
-    """What the columns are: `tabular` (one feature each) or `sequence` (the time steps of one
-    signal, e.g. MNIST-1D). `auto`: a built-in dataset says; otherwise tabular. `audio`: WAV
-    files (auto for a folder of them or a CSV with a column of .wav paths; docs/audio.md).
-    `timeseries`: a time column plus series to forecast (auto when one column holds dates and
-    every other is numeric, or a `data.timeseries` setting differs from its default;
-    docs/timeseries.md)."""
+    kind: Literal["auto", "tabular", "sequence", "text", "mixed", "audio", "timeseries"] = "auto"
+    """What the columns are: `tabular` (one feature each; text columns as TF-IDF features),
+    `sequence` (the time steps of one signal, e.g. MNIST-1D, or one column holding arrays of
+    varying length), `text` (free-text columns, tokenized), `mixed` (a table whose text columns
+    get a token encoder beside the numbers and categories). `auto`: a built-in dataset says;
+    `text` when every feature is free text; `sequence` when the one feature holds arrays;
+    otherwise tabular. `audio`: WAV files (auto for a folder of them or a table with a column of
+    .wav paths; docs/audio.md). `timeseries`: a time column plus series to forecast (auto when
+    one column holds dates and every other is numeric, or a `data.timeseries` setting differs
+    from its default; docs/timeseries.md)."""
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
@@ -164,11 +190,48 @@ class DataSpec(Section):
     audio: AudioSpec = Field(default_factory=AudioSpec)
     timeseries: TimeseriesSpec = Field(default_factory=TimeseriesSpec)
 
+    text: TextSpec = Field(default_factory=TextSpec)
+
+
+class RNNSpec(Section):
+    cell: Literal["lstm", "gru"] = "gru"
+    """Recurrent cell."""
+    hidden: int = Field(128, ge=1)
+    """Hidden units per direction."""
+    layers: int = Field(1, ge=1)
+    """Stacked recurrent layers."""
+    bidirectional: bool = True
+    """Also read each sequence backwards (within its own length, padding never read)."""
+    pooling: Literal["mean", "max", "last"] = "max"
+    """How the per-step outputs become one vector: masked mean, masked max, or the last real
+    step (of each direction)."""
+    embedding_dim: int = Field(64, ge=1)
+    """Token embedding width (text)."""
+
+
+class TransformerSpec(Section):
+    d_model: int = Field(64, ge=8)
+    """Width of the token representations."""
+    heads: int = Field(4, ge=1)
+    """Attention heads; must divide d_model."""
+    layers: int = Field(2, ge=1)
+    """Encoder layers (pre-norm)."""
+    ff: int = Field(256, ge=1)
+    """Width of each layer's feed-forward block."""
+    pooling: Literal["mean", "max", "cls"] = "mean"
+    """Masked mean or max over the tokens, or a learned [CLS] token."""
+
+
+class EmbeddingBagSpec(Section):
+    dim: int = Field(128, ge=1)
+    """Token embedding width; the text vector is its masked mean and max (2 × dim)."""
+
 
 class ModelSpec(Section):
-    name: Literal["auto", "mlp", "cnn1d"] = "auto"
-    """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence and
-    audio: cnn1d, timeseries: mlp over the window)."""
+    name: Literal["auto", "mlp", "cnn1d", "rnn", "transformer", "embedding_bag"] = "auto"
+    """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d,
+    sequences of varying length: rnn, text and mixed: see docs/text.md; audio: cnn1d over the
+    mel bands; timeseries: mlp over the window)."""
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
@@ -188,6 +251,12 @@ class ModelSpec(Section):
     """cnn1d: channels of each stage; each stage after the first halves the length."""
     blocks: int = Field(1, ge=1)
     """cnn1d: residual blocks per stage."""
+    rnn: RNNSpec = Field(default_factory=RNNSpec)
+    """rnn: the recurrent encoder (text, or sequences of varying length)."""
+    transformer: TransformerSpec = Field(default_factory=TransformerSpec)
+    """transformer: the attention encoder."""
+    embedding_bag: EmbeddingBagSpec = Field(default_factory=EmbeddingBagSpec)
+    """embedding_bag: pooled token embeddings (fastText-like), the fastest text encoder."""
 
     @field_validator("hidden")
     @classmethod
