@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 # The CPU build of PyTorch; a bare `torch` requirement would pull a multi-GB CUDA build.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test test-fast lint install install-dev clean
+.PHONY: demo test test-fast lint install install-dev clean system-deps
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ lint:
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
+
+## System packages for the browser test of the HTML report: Debian's Chromium (needs apt-get).
+SUDO = $(if $(filter 0,$(shell id -u)),,sudo)
+system-deps:
+	@if [ -x /usr/bin/chromium ]; then echo "chromium: already installed"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium ) \
+		|| echo "chromium could not be installed: the browser test will be skipped"; \
+	else echo "no apt-get here: install Chromium at /usr/bin/chromium, or the browser test is skipped"; fi
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache

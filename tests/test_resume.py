@@ -267,8 +267,13 @@ def test_a_real_run_folder_holds_no_pickle(request: pytest.FixtureRequest):
         if path.suffix == ".safetensors":
             (header_len,) = struct.unpack("<Q", data[:8])
             assert isinstance(json.loads(data[8 : 8 + header_len]), dict), path
+        elif path.parent.name == "tensorboard":  # TFRecord-framed protobuf, for TensorBoard only
+            assert path.name.startswith("events.out.tfevents."), path
+            (record_len,) = struct.unpack("<Q", data[:8])
+            assert 0 < record_len < len(data), path
+            assert not data.startswith((b"\x80", b"PK\x03\x04")), path
         else:
-            assert path.suffix in {".json", ".jsonl", ".yaml", ".csv"}, path
+            assert path.suffix in {".json", ".jsonl", ".yaml", ".csv", ".html"}, path
             data.decode("utf-8")  # text, not a binary container
             assert not data.startswith((b"\x80", b"PK\x03\x04")), path
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from trainwise.data.image_sources import read_image_folder
 from trainwise.data.prepare import frame_from_arrays
 from trainwise.data.sources import read_table
 from trainwise.errors import DataError, RunError, SpecError
@@ -241,6 +242,8 @@ def _as_frame(data: DataLike, predictor: Predictor, with_target: bool = False) -
                 "a CSV/TSV/Parquet/JSON-lines file of rows",
                 "check the path",
             )
+        if Path(data).is_dir():  # a folder of class sub-folders of images
+            return read_image_folder(data)
         return read_table(data)
     if isinstance(data, tuple) and len(data) == 2:
         return frame_from_arrays(*data)

@@ -20,6 +20,9 @@ EPILOG = """examples:
   trainwise evaluate runs/digits --data more_rows.csv
   trainwise predict runs/digits --data new_rows.csv --out predictions.csv
   trainwise spec --show
+  trainwise lr-find --data titanic.csv --target Survived
+  trainwise report runs/digits
+  trainwise board runs
 """
 
 
@@ -78,6 +81,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", nargs="?", help="YAML spec file (optional)")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
     p.add_argument("--show", action="store_true", help="print the resolved spec (the default)")
+
+    p = sub.add_parser(
+        "lr-find",
+        help="LR range test: plot loss against learning rate and suggest one",
+        description="Train briefly with an exponentially growing learning rate and suggest the "
+        "LR (the loss minimum's LR / 10); writes a plot. Nothing else is saved.",
+    )
+    p.add_argument("spec", nargs="?", help="YAML spec file (optional)")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.optimizer=sgd")
+    p.add_argument("--data", help="data file or built-in name")
+    p.add_argument("--target", help="target column (comma-separated for multilabel)")
+    p.add_argument("--task", help="binary, multiclass, regression or multilabel (default: auto)")
+    p.add_argument("--plot", default="lr-find.png", help="plot file (default: lr-find.png)")
+
+    p = sub.add_parser(
+        "report",
+        help="(re)build a run's self-contained HTML report",
+        description="Write report.html in a run folder from the files the run saved.",
+    )
+    p.add_argument("run", help="run folder written by `trainwise fit`")
+    p.add_argument("--out", help="write the page here instead of RUN/report.html")
+
+    p = sub.add_parser(
+        "board",
+        help="start TensorBoard on a folder of runs",
+        description="Serve TensorBoard on the event files runs write into RUN/tensorboard/.",
+    )
+    p.add_argument("runs", nargs="?", default="runs", help="folder of runs (default: runs)")
+    p.add_argument("--port", type=int, default=6006, help="port (default 6006; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     return parser
 
 
@@ -87,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     # overrides may also follow options (`fit spec.yaml --quiet train.lr=0.01`)
     if (
         extra
-        and args.command in {"fit", "spec"}
+        and args.command in {"fit", "spec", "lr-find"}
         and all("=" in item and not item.startswith("-") for item in extra)
     ):
         args.overrides = [*args.overrides, *extra]
@@ -121,7 +154,6 @@ def _spec_and_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], list[
 
 def _fit(args: argparse.Namespace) -> int:
     from trainwise.api import fit
-    from trainwise.spec.io import apply_overrides
 
     if args.resume:
         given = [
@@ -144,13 +176,21 @@ def _fit(args: argparse.Namespace) -> int:
         fit(resume=args.resume, progress=not args.quiet, log=print)
         return 0
 
+    fit(spec=_raw_spec(args), log=print)  # --quiet hides progress; results are still printed
+    return 0
+
+
+def _raw_spec(args: argparse.Namespace) -> dict[str, Any]:
+    """The spec file, the flags and the overrides merged (overrides win)."""
+    from trainwise.spec.io import apply_overrides
+
     raw, overrides = _spec_and_overrides(args)
     flags = {
         "data.source": args.data,
         "data.task": args.task,
-        "data.validation": args.validation,
-        "data.test": args.test,
-        "output.dir": args.output,
+        "data.validation": getattr(args, "validation", None),
+        "data.test": getattr(args, "test", None),
+        "output.dir": getattr(args, "output", None),
     }
     extra = [f"{k}={v}" for k, v in flags.items() if v is not None]
     if args.target is not None:
@@ -158,7 +198,7 @@ def _fit(args: argparse.Namespace) -> int:
         raw = apply_overrides(raw, extra)
         raw.setdefault("data", {})["target"] = targets[0] if len(targets) == 1 else targets
         extra = []
-    if args.quiet:
+    if getattr(args, "quiet", False):
         extra.append("output.progress=false")
     raw = apply_overrides(raw, [*extra, *overrides])
     # CLI-given strings stay strings (a file named 1.csv must not become a number)
@@ -166,8 +206,7 @@ def _fit(args: argparse.Namespace) -> int:
         if value is not None:
             section, field = key.split(".")
             raw[section][field] = value
-    fit(spec=raw, log=print)  # --quiet hides progress; the results are still printed
-    return 0
+    return raw
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -218,7 +257,60 @@ def _spec(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"fit": _fit, "evaluate": _evaluate, "predict": _predict, "spec": _spec}
+def _lr_find(args: argparse.Namespace) -> int:
+    plot = Path(args.plot)
+    if plot.suffix.lower() not in {".png", ".svg", ".pdf"}:
+        raise SpecError(
+            f"cannot write the plot to {str(plot)!r}",
+            "a file ending in .png, .svg or .pdf",
+            "change --plot",
+        )
+    from trainwise.pipeline import lr_find
+    from trainwise.report.plots import lr_finder
+    from trainwise.spec.io import parse_spec
+
+    result = lr_find(parse_spec(_raw_spec(args)))
+    figure = lr_finder(result.to_dict())
+    try:
+        figure.savefig(plot, dpi=110, bbox_inches="tight")
+    except OSError as exc:
+        raise DataError(
+            f"cannot write {str(plot)!r} ({exc.strerror or exc})",
+            "a writable location for the plot",
+            "pass --plot to a folder you can write",
+        ) from None
+    steepest = f"{result.steepest_lr:.3g}" if result.steepest_lr else "n/a"
+    print(f"suggested lr: {result.suggestion:.3g}  ({result.rule})")
+    print(f"loss minimum at lr {result.minimum_lr:.3g}; steepest descent at lr {steepest}")
+    print(f"sweep: {len(result.lrs)} steps, {result.stopped}")
+    print(f"plot: {plot}")
+    print(f"use it: trainwise fit ... train.lr={result.suggestion:.3g}  (or train.lr=auto)")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from trainwise.report.html import build_report
+
+    print(f"wrote {build_report(args.run, args.out)}")
+    return 0
+
+
+def _board(args: argparse.Namespace) -> int:
+    from trainwise.report.tensorboard import free_port, serve_board
+
+    port = args.port or free_port(args.host)
+    return serve_board(args.runs, port, args.host)
+
+
+COMMANDS = {
+    "fit": _fit,
+    "evaluate": _evaluate,
+    "predict": _predict,
+    "spec": _spec,
+    "lr-find": _lr_find,
+    "report": _report,
+    "board": _board,
+}
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 
 from trainwise.api import Result, fit
+from trainwise.data.image_sources import frame_from_image_arrays
 
 
 class _TrainwiseEstimator(BaseEstimator):
@@ -125,4 +126,6 @@ def _frame(X: Any) -> pd.DataFrame:
     x = np.asarray(X)
     if x.ndim == 1:
         x = x.reshape(-1, 1)
+    if x.ndim in (3, 4):  # images: N×H×W or N×C×H×W, one array per row
+        return frame_from_image_arrays(x)
     return pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])

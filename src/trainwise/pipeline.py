@@ -6,6 +6,7 @@ ones; nothing reaches sideways into another stage.
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from collections.abc import Iterable
@@ -19,14 +20,19 @@ import torch
 from torch import nn
 
 from trainwise.data.augment import build_augment
+from trainwise.data.image_augment import build_image_augment
+from trainwise.data.image_sources import holds_arrays
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
 from trainwise.errors import Interrupted, ModelError, SpecError, TrainingFailed
 from trainwise.evaluate.forecast import baseline_table, forecast_scores
 from trainwise.evaluate.metrics import GREATER_IS_BETTER, primary_metric
-from trainwise.evaluate.predict import Predictor, raw_outputs, split_metrics, validation_fn
+from trainwise.evaluate.predict import Predictor, validation_fn
+from trainwise.evaluate.predictions import score_rows, score_split
 from trainwise.models.build import build_model, model_config
 from trainwise.models.heads import Head, head_for
+from trainwise.report.html import build_report
+from trainwise.report.tensorboard import ImageSamples, TensorBoardWriter, is_image_batch
 from trainwise.runs.bundle import head_config, save_bundle
 from trainwise.runs.folder import HistoryWriter, RunFolder
 from trainwise.spec.io import dump_yaml
@@ -36,6 +42,7 @@ from trainwise.train.callbacks import Callback
 from trainwise.train.checkpointer import Checkpointer, StopOnSignal
 from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.loop import fit as train_loop
+from trainwise.train.lr_finder import LRFinderResult, lr_range_test
 from trainwise.train.numeric_faults import NanGuard
 from trainwise.train.optim import build_optimizer, build_scheduler
 from trainwise.train.progress import ProgressDisplay
@@ -78,12 +85,18 @@ def run(
     head = _head(spec, data, device)
     config, net = _model(spec, data, head, model)
     net = net.to(device)
+    if device.type == "cuda" and data.summary["kind"] == "image":
+        net = net.to(memory_format=torch.channels_last)  # NHWC: cuDNN's fastest convolutions
     _check_shapes(net, data, head)
     if spec.train.compile:
         net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
 
     precision = resolve_precision(spec.train.precision, device, net)
-    optimizer = build_optimizer(net, spec.train)
+    found = _auto_lr(spec, net, head, data, precision, resume, log)
+    train_spec = spec.train  # with train.lr resolved when it was auto
+    if found is not None:
+        train_spec = spec.train.model_copy(update={"lr": found.suggestion})
+    optimizer = build_optimizer(net, train_spec)
     steps_per_epoch = max(1, -(-len(data.train) // spec.train.batch_size))
     budget = resolve_budget(spec.train, data.summary["kind"], steps_per_epoch)
     data.summary["training_budget"] = {
@@ -92,7 +105,7 @@ def run(
         "why": budget.reason,
         "precision": str(precision).removeprefix("torch.") if precision else "fp32",
     }
-    scheduler, per = build_scheduler(optimizer, apply_budget(spec.train, budget), steps_per_epoch)
+    scheduler, per = build_scheduler(optimizer, apply_budget(train_spec, budget), steps_per_epoch)
     state = TrainState(
         model=net,
         optimizer=optimizer,
@@ -135,6 +148,8 @@ def run(
         )
         folder.write_text("spec.yaml", dump_yaml(rerunnable))
         folder.write_json("data_summary.json", data.summary)
+    if folder is not None and found is not None:
+        folder.write_json("lr_finder.json", found.to_dict())
     _log_summary(log, data, spec)
     checkpointer = None
     if folder is not None:
@@ -150,6 +165,8 @@ def run(
                 is_best=_is_best_epoch(stateful.get("early_stopping")),
             )
             cbs.append(checkpointer)
+    if folder is not None and spec.output.tensorboard:
+        cbs.append(_tensorboard(folder.path, data, schema.task, classes))
     if spec.output.progress:
         cbs.append(ProgressDisplay(watch=f"val_{primary_metric(schema.task)}"))
 
@@ -160,9 +177,15 @@ def run(
         log(f"resumed from {where.name}: epoch {state.epoch}, step {state.step}")
 
     augment = build_augment(spec.data.augment, data.summary["kind"], spec.train.seed)
+    image_augment = _image_augment(spec, data)
 
     def batches(gen: torch.Generator, start: int):
         stream = data.train.batches(spec.train.batch_size, gen, start)
+        if image_augment is not None:  # may soften the targets too (Mixup, CutMix)
+            return (
+                image_augment(inputs, y, state.epoch, start + i)
+                for i, (inputs, y) in enumerate(stream)
+            )
         if augment is None:
             return stream
         return (
@@ -194,10 +217,12 @@ def run(
     guard = stateful["nan_guard"]
     if isinstance(guard, NanGuard) and guard.events:
         metrics["numeric_faults"] = guard.events
+    predictions: dict[str, pd.DataFrame] = {}
     if data.validation is not None:
-        metrics["validation"] = _score_split(predictor, data, head)
+        metrics["validation"], predictions["validation"] = score_split(predictor, data.validation)
     if data.test_rows is not None and spec.evaluate.test:
-        metrics["test"] = predictor.score_frame(data.test_rows)  # the one and only test pass
+        # the one and only test pass
+        metrics["test"], predictions["test"] = score_rows(predictor, data.test_rows)
     if data.forecast is not None and data.test is not None and spec.evaluate.test:
         metrics["test"] = forecast_scores(predictor, data.test, data.forecast)
     metrics["train_seconds"] = round(time.perf_counter() - started, 3)
@@ -212,10 +237,14 @@ def run(
             spec.train.label_smoothing,
         )
         save_bundle(folder.path / "model", predictor, config, h)
-        if data.test_rows is not None:
+        if data.test_rows is not None and not holds_arrays(data.test_rows):
             folder.write_text("test.csv", data.test_rows.to_csv(index=False))
+        for split, table in predictions.items():
+            folder.write_text(f"predictions_{split}.csv", table.to_csv(index=False))
         folder.write_json("metrics.json", metrics)
-        folder.write_json("run.json", _provenance(spec, state, device))
+        folder.write_json("run.json", _provenance(spec, state, device, train_spec.lr))
+        if spec.output.report:
+            _write_report(folder.path, log)
         path = folder.finish()
     _log_result(log, metrics, schema.task, path)
     if "baselines" in metrics.get("test", {}):
@@ -271,6 +300,22 @@ def _is_best_epoch(early_stopping: Callback | None) -> Any:
     if not isinstance(early_stopping, EarlyStopping):
         return None
     return lambda state: early_stopping.wait == 0 and early_stopping.best_epoch == state.epoch
+
+
+def _image_augment(spec: Spec, data: PreparedData) -> Any:
+    """Image batches' augmentation, in the pixel units the fitted standardisation implies."""
+    if data.summary["kind"] != "image":
+        return None
+    stats = data.preprocessor.state_dict()["state"]
+    schema = data.schema
+    return build_image_augment(
+        spec.data.augment,
+        spec.train.seed,
+        schema.task,
+        len(schema.classes),
+        stats["mean"],
+        stats["std"],
+    )
 
 
 def _head(spec: Spec, data: PreparedData, device: torch.device) -> Head:
@@ -350,13 +395,99 @@ def _check_shapes(net: nn.Module, data: PreparedData, head: Head) -> None:
         )
 
 
-def _score_split(predictor: Predictor, data: PreparedData, head: Head) -> dict[str, Any]:
-    assert data.validation is not None
-    out = raw_outputs(predictor.model, data.validation)
-    return split_metrics(head, out, data.validation, data.target, predictor.classes)
+def _auto_lr(
+    spec: Spec,
+    net: nn.Module,
+    head: Head,
+    data: PreparedData,
+    precision: torch.dtype | None,
+    resume: str | Path | None,
+    log: Any,
+) -> LRFinderResult | None:
+    """With train.lr=auto, the LR range test's result (a resumed run reuses the one it saved)."""
+    if spec.train.lr != "auto":
+        return None
+    if resume is not None:
+        saved = RunFolder.reopen(resume).path / "lr_finder.json"
+        if saved.is_file():
+            return LRFinderResult.from_dict(json.loads(saved.read_text(encoding="utf-8")))
+    found = range_test(spec, net, head, data, precision)
+    log(f"lr-find: train.lr=auto chose {found.suggestion:.3g} ({found.rule}; {found.stopped})")
+    return found
 
 
-def _provenance(spec: Spec, state: TrainState, device: torch.device) -> dict[str, Any]:
+def range_test(
+    spec: Spec,
+    net: nn.Module,
+    head: Head,
+    data: PreparedData,
+    precision: torch.dtype | None,
+) -> LRFinderResult:
+    """The LR range test with the run's optimizer, loss and step; the model is left unchanged."""
+    probe = spec.train.model_copy(update={"lr": 1e-3})  # the sweep sets the LR itself
+    state = TrainState(
+        model=net,
+        optimizer=build_optimizer(net, probe),
+        loss_fn=head.loss,
+        max_epochs=1,
+        batch_size=spec.train.batch_size,
+        generator=torch.Generator(),
+        l1=spec.train.l1,
+        clip_norm=spec.train.clip_norm,
+        clip_value=spec.train.clip_value,
+        autocast_dtype=precision,
+        scaler=torch.amp.GradScaler(data.train.y.device.type)
+        if precision == torch.float16
+        else None,
+    )
+    return lr_range_test(
+        state,
+        lambda gen, start: data.train.batches(spec.train.batch_size, gen, start),
+        seed=spec.train.seed,
+    )
+
+
+def lr_find(spec: Spec, frame: pd.DataFrame | None = None) -> LRFinderResult:
+    """`trainwise lr-find`: prepare the data and model as `run` would, and sweep the LR."""
+    seed_everything(spec.train.seed, spec.train.deterministic)
+    data = prepare(spec.data, load_frames(spec.data, frame), spec.train.seed)
+    device = resolve_device(spec.train.device)
+    data = data.to(device)
+    head = _head(spec, data, device)
+    _, net = _model(spec, data, head, None)
+    net = net.to(device)
+    _check_shapes(net, data, head)
+    return range_test(spec, net, head, data, resolve_precision(spec.train.precision, device, net))
+
+
+def _tensorboard(
+    folder: Path, data: PreparedData, task: str, classes: list[str]
+) -> TensorBoardWriter:
+    """The TensorBoard callback; image data also get a few validation images with predictions."""
+    images = None
+    shown = data.validation if data.validation is not None else data.train
+    if is_image_batch(shown.dense):
+        rows = slice(0, min(16, len(shown)))
+        y = shown.y[rows].reshape(len(shown.y[rows]), -1)[:, 0].tolist()
+        truth = [classes[int(v)] if classes else f"{v:.3g}" for v in y]
+        images = ImageSamples(shown.inputs(rows), truth, task, classes)
+    return TensorBoardWriter(folder / "tensorboard", images=images)
+
+
+def _write_report(folder: Path, log: Any) -> None:
+    """report.html; a failure here costs the report only, never the finished run."""
+    try:
+        build_report(folder)
+    except Exception as exc:
+        log(
+            f"warning: the report could not be written ({type(exc).__name__}: {exc}); "
+            f"rebuild it with `trainwise report {folder}`"
+        )
+
+
+def _provenance(
+    spec: Spec, state: TrainState, device: torch.device, lr: float | str
+) -> dict[str, Any]:
     return {
         "trainwise": version("trainwise"),
         "torch": torch.__version__,
@@ -369,6 +500,7 @@ def _provenance(spec: Spec, state: TrainState, device: torch.device) -> dict[str
         "steps": state.step,
         "stop_reason": state.stop_reason,
         "reproduce": "trainwise fit spec.yaml",
+        "lr": lr,
     }
 
 

@@ -54,12 +54,8 @@ def audio_rows(source: str, spec: AudioSpec) -> pd.DataFrame | None:
     except (OSError, RuntimeError, ValueError):  # "~nobody", NUL bytes, names too long
         return None
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
-    if not files:
-        raise DataError(
-            f"the folder {source!r} holds no .wav files",
-            "a folder of class sub-folders of .wav files, or of .wav files named <label>_...",
-            "point data.source at the folder that holds the recordings",
-        )
+    if not files:  # not audio: perhaps images
+        return None
     nested = [p for p in files if p.parent != root]
     if nested:
         labels = [p.relative_to(root).parts[0] for p in nested]

@@ -16,12 +16,21 @@ import pandas as pd
 
 from trainwise.data.audio import AudioPreprocessor, audio_rows, audio_schema
 from trainwise.data.builtin import load_builtin
+from trainwise.data.image_sources import (
+    drop_duplicate_images,
+    find_image_column,
+    frame_from_image_arrays,
+    read_image_folder,
+    resolve_image_paths,
+)
+from trainwise.data.images import ImagePreprocessor, image_schema
 from trainwise.data.kinds import audio_table, detect_kind, source_folder
 from trainwise.data.prepared import PreparedData, TensorSplit, tensorise
 from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sequence import SequencePreprocessor
 from trainwise.data.sources import read_table
 from trainwise.data.split import split_rows
+from trainwise.data.streaming import image_split, should_stream
 from trainwise.data.target import TargetEncoder
 from trainwise.data.text_kinds import resolve_kind, text_preprocessor, text_preprocessor_from_state
 from trainwise.data.timeseries import TimeseriesPreprocessor, prepare_timeseries
@@ -42,7 +51,8 @@ class Frames:
     test: pd.DataFrame | None
     target: str | list[str]
     task: str
-    kind: str = "tabular"  # auto | tabular | sequence | text | mixed | audio | timeseries
+    kind: str = "tabular"  # auto | tabular | sequence | text | mixed | image | audio | timeseries
+    image_column: str | None = None
 
 
 def load_frames(
@@ -74,24 +84,52 @@ def load_frames(
         elif (rows := audio_rows(spec.source, spec.audio)) is not None:
             frame, name, kind = rows, _stem(spec.source), "audio"
             target = target or "label"
+        elif _exists(spec.source) and Path(spec.source).is_dir():
+            frame, name, kind = read_image_folder(spec.source), _stem(spec.source), "image"
+            target = "label" if target is None else target
         else:
             frame = read_table(spec.source, fmt=spec.format)
             name = _stem(spec.source)
-            base = source_folder(spec.source)
-            frame, kind, target = detect_kind(spec, frame, kind, target, base)
+            if kind in {"auto", "image"}:
+                column = find_image_column(frame, spec.image.column, arrays=False)
+                if column is not None:
+                    base = Path(spec.source).resolve().parent
+                    frame, kind = resolve_image_paths(frame, column, base), "image"
+            if kind != "image":
+                base = source_folder(spec.source)
+                frame, kind, target = detect_kind(spec, frame, kind, target, base)
     if validation is None and spec.validation:
         validation = read_table(spec.validation, fmt=spec.format)
     if test is None and spec.test:
         test = read_table(spec.test, fmt=spec.format)
     if kind == "audio":  # separate validation/test tables list their clips the same way
         validation, test = audio_table(validation, spec.validation), audio_table(test, spec.test)
+    image_column = None
+    if kind in {"auto", "image"}:
+        # arrays are images only when marked so (N×H×W / N×C×H×W input) or asked for: a
+        # column of 2-D arrays may equally be sequences of varying length (steps × channels)
+        arrays = kind == "image" or bool(frame.attrs.get("images"))
+        image_column = find_image_column(frame, spec.image.column, arrays)
+        if image_column is None and kind == "image":
+            raise DataError(
+                "data.kind is image but no column holds image paths or arrays",
+                "a folder of class sub-folders, or a column of image file paths",
+                "set data.image.column to the column of paths",
+            )
+        kind = "image" if image_column is not None else kind
+        if image_column is not None:
+            validation = _image_paths(validation, image_column, spec.validation)
+            test = _image_paths(test, image_column, spec.test)
+        others = [c for c in frame.columns if c != image_column]
+        if image_column is not None and target is None and len(others) == 1:
+            target = others[0]  # a table of (path, label): the label is the target
     if target is None:
         raise DataError(
             "no target column named",
             f"data.target: one of the columns {', '.join(map(str, frame.columns[:40]))}",
             "pass --target COLUMN (or data.target in the spec)",
         )
-    return Frames(name, frame, validation, test, target, task, kind)
+    return Frames(name, frame, validation, test, target, task, kind, image_column)
 
 
 def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
@@ -102,7 +140,11 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     summary: dict[str, Any] = {"dataset": frames.name, "rows_in": len(frames.frame), "cleaning": {}}
     frame = _infinite_to_missing(frames.frame, summary)
     frame = _check_and_drop_missing_target(frame, targets, summary, "training data")
-    if spec.clean.duplicates:
+    image = frames.image_column
+    if spec.clean.duplicates and image is not None:
+        frame, dropped = drop_duplicate_images(frame, image)
+        summary["cleaning"]["duplicate_rows_dropped"] = dropped
+    elif spec.clean.duplicates:
         before = len(frame)
         try:
             frame = frame.drop_duplicates(ignore_index=True)
@@ -113,6 +155,8 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     schema = (
         audio_schema(frame, targets[0], frames.task)
         if frames.kind == "audio"
+        else image_schema(frame, image, frames.target, frames.task)
+        if image is not None
         else infer_schema(
             frame, frames.target, frames.task, spec.kinds, spec.drop, spec.split.group
         )
@@ -149,6 +193,8 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     pre: Preprocessor = (
         AudioPreprocessor(schema, spec.audio)
         if kind == "audio"
+        else ImagePreprocessor(schema, spec.image, image)
+        if image is not None
         else text_preprocessor(kind, schema, spec)
         or (
             SequencePreprocessor(schema)
@@ -157,14 +203,23 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         )
     ).fit(train)
     target = TargetEncoder(schema).fit(train)
+    stream = isinstance(pre, ImagePreprocessor) and should_stream(
+        spec, pre, len(train) + len(val) + len(test)
+    )
 
     def split_tensors(rows: pd.DataFrame) -> TensorSplit | None:
-        return tensorise(pre, target, rows) if len(rows) else None
+        if not len(rows):
+            return None
+        if isinstance(pre, ImagePreprocessor):
+            return image_split(pre, target, rows, stream, spec.workers)  # type: ignore[return-value]
+        return tensorise(pre, target, rows)
 
     described = _describe(schema, pre, train, val, test, indices.notes)
     described["cleaning"] = summary["cleaning"] | described["cleaning"]
     summary.update(described)
     summary["kind"] = kind
+    if isinstance(pre, ImagePreprocessor):
+        summary["loading"] = "stream" if stream else "memory"
     train_split = split_tensors(train)
     assert train_split is not None  # split_rows guarantees training rows
     return PreparedData(
@@ -181,6 +236,8 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
 
 def preprocessor_from_state(schema: Schema, raw: dict[str, Any]) -> Preprocessor:
     """Rebuild a fitted preprocessor from its JSON state (a saved model bundle)."""
+    if raw.get("kind") == "image":
+        return ImagePreprocessor.from_state(schema, raw)
     if raw.get("kind") == "sequence":
         return SequencePreprocessor.from_state(schema, raw)
     if raw.get("kind") == "audio":
@@ -190,6 +247,14 @@ def preprocessor_from_state(schema: Schema, raw: dict[str, Any]) -> Preprocessor
     if raw.get("kind") in {"text", "mixed", "varseq"}:
         return text_preprocessor_from_state(schema, raw)
     return TabularPreprocessor.from_state(schema, raw)
+
+
+def _image_paths(frame: pd.DataFrame | None, column: str, source: str | None) -> Any:
+    """Image paths of a separate validation or test table, resolved like the training table's."""
+    if frame is None or column not in frame.columns:
+        return frame
+    base = Path(source).resolve().parent if source else Path.cwd()
+    return resolve_image_paths(frame, column, base)
 
 
 def _infinite_to_missing(frame: pd.DataFrame, summary: dict[str, Any]) -> pd.DataFrame:
@@ -286,12 +351,15 @@ def _stem(source: str) -> str:
 
 
 def frame_from_arrays(x: Any, y: Any | None = None) -> pd.DataFrame:
-    """NumPy arrays (X 2-D, y 1-D or 2-D) as a frame with columns x0.. and target(s)."""
+    """NumPy arrays (X 2-D, y 1-D or 2-D) as a frame with columns x0.. and target(s); images
+    (X N×H×W or N×C×H×W) as a frame with one array per row in column `image`."""
     x = np.asarray(x)
+    if x.ndim in (3, 4):
+        return frame_from_image_arrays(x, y)
     if x.ndim != 2:
         raise DataError(
             f"X has shape {x.shape}",
-            "a 2-D array (rows × features) for tabular data",
+            "a 2-D array (rows × features) for tabular data, N×H×W or N×C×H×W for images",
             "reshape X to (n_rows, n_features)",
         )
     frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])

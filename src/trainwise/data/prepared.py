@@ -35,6 +35,11 @@ class TensorSplit:
     def __len__(self) -> int:
         return int(self.y.shape[0])
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of one row's dense input, e.g. (d,) or (c, h, w)."""
+        return tuple(int(n) for n in self.dense.shape[1:])
+
     def inputs(self, index: torch.Tensor | slice | None = None) -> tuple[torch.Tensor, ...]:
         """Model inputs: (dense,) or (dense, codes) when there are embedded categoricals."""
         sel = slice(None) if index is None else index
@@ -85,12 +90,12 @@ class PreparedData:
     @property
     def n_features(self) -> int:
         """Width of the dense input: features of a table, channels of an image or signal."""
-        return int(self.train.dense.shape[1])
+        return self.input_shape[0]
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """The shape of one row's dense input, e.g. (d,) or (c, h, w)."""
-        return tuple(int(n) for n in self.train.dense.shape[1:])
+        return self.train.input_shape
 
     def to(self, device: torch.device) -> PreparedData:
         move = lambda s: s.to(device) if s is not None else None  # noqa: E731

@@ -28,14 +28,14 @@ class Column:
     """One input column and what we decided about it."""
 
     name: str
-    kind: str  # numeric | categorical | boolean | text | identifier | constant
+    kind: str  # numeric | categorical | boolean | text | identifier | constant | image
     reason: str
     missing: int
     unique: int
 
     @property
     def used(self) -> bool:
-        return self.kind in {"numeric", "categorical", "boolean", "text", "array"}
+        return self.kind in {"numeric", "categorical", "boolean", "text", "array", "image"}
 
 
 @dataclass(frozen=True)

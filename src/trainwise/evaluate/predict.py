@@ -8,6 +8,7 @@ reproduces the run's test metrics exactly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,18 +26,26 @@ from trainwise.evaluate.metrics import compute_metrics
 from trainwise.models.heads import Head
 
 EVAL_BATCH = 4096
+PREDICT_ROWS = 1024  # image rows decoded at a time when predicting from raw rows
+EVAL_ELEMENTS = 2**19  # input values per evaluation batch (2 MiB of float32): bounds activations
+
+
+def eval_batch_size(row_shape: tuple[int, ...], most: int = EVAL_BATCH) -> int:
+    """Rows per evaluation batch: `most` for tables, fewer for large rows such as images."""
+    per_row = max(1, math.prod(row_shape))
+    return max(1, min(most, EVAL_ELEMENTS // per_row))
 
 
 @torch.no_grad()
 def raw_outputs(model: nn.Module, split: TensorSplit, batch_size: int = EVAL_BATCH) -> torch.Tensor:
-    """Network outputs for a whole split, in eval mode, batched, left on the device."""
+    """Network outputs for a whole split, in eval mode, batched, left on the device.
+
+    Goes through `split.batches` (in order), so a streamed split is decoded by its workers."""
     was_training = model.training
     model.eval()
+    size = eval_batch_size(split.input_shape, batch_size)
     try:
-        chunks = [
-            model(*split.inputs(slice(start, start + batch_size)))
-            for start in range(0, len(split), batch_size)
-        ]
+        chunks = [model(*inputs) for inputs, _ in split.batches(size)]
     finally:
         model.train(was_training)
     return torch.cat(chunks).float()
@@ -138,19 +147,29 @@ class Predictor:
 
     def outputs(self, frame: pd.DataFrame) -> np.ndarray:
         """Probabilities (classification) or predictions in original units (regression)."""
-        features = self.preprocessor.transform(frame)
         device = next(self.model.parameters()).device
-        split = features_to_split(features, torch.zeros(len(frame))).to(device)
-        decoded = self.head.decode(raw_outputs(self.model, split)).cpu().numpy().astype(np.float64)
+        shape = getattr(self.preprocessor, "input_shape", None)  # images: decode in chunks
+        step = eval_batch_size(shape, PREDICT_ROWS) if shape else max(len(frame), 1)
+        parts = []
+        for start in range(0, max(len(frame), 1), step):
+            rows = frame.iloc[start : start + step]
+            features = self.preprocessor.transform(rows)
+            split = features_to_split(features, torch.zeros(len(rows))).to(device)
+            parts.append(self.head.decode(raw_outputs(self.model, split)).cpu().numpy())
+        decoded = np.concatenate(parts).astype(np.float64)
         return _to_metric_space(decoded, self.target, self.schema.task)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions with readable columns: the label, then one probability per class."""
-        out = self.outputs(frame)
+        return self.frame_from_outputs(self.outputs(frame))
+
+    def frame_from_outputs(self, out: np.ndarray) -> pd.DataFrame:
+        """`predict_frame` for outputs already computed (by `outputs`)."""
         task, target = self.schema.task, self.schema.target
+        n = len(out)
         if task == "regression":
             cols = target if len(target) > 1 else ("prediction",)
-            return pd.DataFrame(out.reshape(len(frame), -1), columns=list(cols))
+            return pd.DataFrame(out.reshape(n, -1), columns=list(cols))
         if task == "multilabel":
             labels = pd.DataFrame((out >= 0.5).astype(int), columns=list(target))
             probs = pd.DataFrame(out, columns=[f"proba_{t}" for t in target])

@@ -13,9 +13,11 @@ from torch import nn
 
 from trainwise.errors import ModelError
 from trainwise.models.cnn1d import CNN1D
+from trainwise.models.cnn2d import CNN2D
 from trainwise.models.combiner import FAMILIES, CombinedNet
 from trainwise.models.forecast import LastValueResidual
 from trainwise.models.mlp import MLP
+from trainwise.models.resnet import ResNet
 from trainwise.registry import Registry
 from trainwise.spec.model import ModelSpec
 
@@ -75,6 +77,34 @@ def _cnn1d(
     )
 
 
+@MODELS.register("cnn2d")
+def _cnn2d(
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    side: int,
+    channels: list[int],
+    blocks: int,
+    activation: str,
+    dropout: float,
+) -> nn.Module:
+    return CNN2D(n_dense, out_features, side, channels, blocks, activation, dropout)
+
+
+@MODELS.register("resnet")
+def _resnet(
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    side: int,
+    channels: list[int],
+    blocks: int,
+    activation: str,
+    dropout: float,
+) -> nn.Module:
+    return ResNet(n_dense, out_features, side, channels, blocks, activation, dropout)
+
+
 def _combined(family: str) -> Any:
     def build(**config: Any) -> nn.Module:
         return CombinedNet(family, **config)
@@ -94,7 +124,9 @@ FAMILY_FOR_KIND = {
     "mixed": "embedding_bag",
     "audio": "cnn1d",
     "timeseries": "mlp",
+    "image": "cnn2d",
 }
+IMAGE_FAMILIES = {"cnn2d", "resnet"}
 
 
 def model_config(
@@ -126,6 +158,25 @@ def model_config(
             "data.kind text, mixed, or a column of arrays",
             "set data.kind=text (or mixed) for text columns, or use model.name=auto",
         )
+    if (name in IMAGE_FAMILIES) != (kind == "image"):
+        raise ModelError(
+            f"model {name!r} does not suit {kind} data",
+            "cnn2d or resnet for images; mlp or cnn1d for tables and sequences",
+            "set model.name=auto",
+        )
+    if name in IMAGE_FAMILIES:
+        shape = inputs.get("image_shape") or (n_dense, 32, 32)
+        return {
+            "name": name,
+            "n_dense": n_dense,
+            "out_features": out_features,
+            "cardinalities": [],
+            "side": int(max(shape[1:])),
+            "channels": list(spec.channels),
+            "blocks": spec.blocks,
+            "activation": spec.activation,
+            "dropout": spec.dropout,
+        }
     config = _family_config(spec, name, n_dense, out_features, cardinalities, input_shape)
     if forecast is not None:
         config["last_value_residual"] = [len(forecast["targets"]), int(forecast["horizon"])]

@@ -55,7 +55,7 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         self.stem = stem(in_channels, channels[0], activation_name, side)
-        blocks: list[nn.Module] = []
+        blocks: list[BasicBlock] = []
         c_prev = channels[0]
         for i, c in enumerate(channels):
             for j in range(blocks_per_stage):
@@ -67,7 +67,7 @@ class ResNet(nn.Module):
         self.head = nn.Linear(c_prev, out_features)
         he_init(self)
         for block in blocks:
-            nn.init.zeros_(block.bn2.weight)  # type: ignore[union-attr]
+            nn.init.zeros_(block.bn2.weight)  # each block starts as the identity
 
     def forward(self, dense: torch.Tensor) -> torch.Tensor:
         x = self.stages(self.stem(to_device_layout(dense)))

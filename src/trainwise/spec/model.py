@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    field_validator,
+    model_validator,
+)
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
 ColumnKind = Literal["numeric", "categorical", "boolean", "text", "array", "identifier", "constant"]
@@ -93,6 +100,25 @@ class AugmentSpec(Section):
     masks: int = Field(2, ge=0)
     """Audio: how many time masks and how many frequency masks per example."""
 
+    flip: bool = False
+    """Images: mirror left-right with probability 0.5. Off by default because it changes the
+    meaning of text, digits and other oriented content; turn it on for photos of objects."""
+    rotation: float = Field(10.0, ge=0, le=180)
+    """Images: rotate by up to this many degrees either way."""
+    crop_scale: float = Field(0.85, gt=0, le=1)
+    """Images: random resized crop keeping at least this fraction of the area (1 = no crop)."""
+    translate: float = Field(0.1, ge=0, lt=1)
+    """Images: shift by up to this fraction of the width and height."""
+    color_jitter: float = Field(0.1, ge=0, lt=1)
+    """Images: brightness, contrast (and, in colour, saturation) scaled by up to 1 ± this."""
+    cutout: float = Field(0.0, ge=0, lt=1)
+    """Images: blank one square whose side is this fraction of the image (0 = off)."""
+    mixup: float = Field(0.0, ge=0)
+    """Classification images: Mixup with Beta(alpha, alpha) weights, alpha = this (0 = off;
+    0.2 is typical)."""
+    cutmix: float = Field(0.0, ge=0)
+    """Classification images: CutMix with Beta(alpha, alpha) area, alpha = this (0 = off; 1.0 is
+    typical). With both on, each batch uses one of the two at random."""
     token_dropout: float = Field(0.1, ge=0, lt=1)
     """Text: replace each token by the unknown token with this probability."""
     token_swap: float = Field(0.0, ge=0, lt=1)
@@ -139,6 +165,22 @@ class TimeseriesSpec(Section):
     time step and the autocorrelation of the training part (1 when none is found)."""
 
 
+class ImageSpec(Section):
+    """How image files (or arrays) become tensors of one size."""
+
+    size: int | list[int] | None = None
+    """Side (or [height, width]) every image is brought to. Default: the median short side of
+    a sample of training images, at most 64 and at least 8."""
+    channels: Literal["auto", 1, 3] = "auto"
+    """1 (grey) or 3 (RGB). `auto`: grey when every sampled training image is grey."""
+    resize: Literal["crop", "stretch"] = "crop"
+    """`crop`: scale the short side to the size, then cut the centre (keeps proportions);
+    `stretch`: scale both sides to the size."""
+    column: str | None = None
+    """Table sources: the column holding image file paths. Default: the column whose values
+    end in an image extension. Relative paths are read relative to the table's folder."""
+
+
 class TextSpec(Section):
     """Tokenization of text columns, learned from the training split only and saved with the
     model (the tokenizer's own JSON inside the preprocessor state)."""
@@ -170,16 +212,20 @@ class DataSpec(Section):
     """Optional separate validation file; otherwise split from `source`."""
     test: str | None = None
     """Optional separate test file; otherwise split from `source`."""
-    kind: Literal["auto", "tabular", "sequence", "text", "mixed", "audio", "timeseries"] = "auto"
+    kind: Literal[
+        "auto", "tabular", "sequence", "text", "mixed", "image", "audio", "timeseries"
+    ] = "auto"
     """What the columns are: `tabular` (one feature each; text columns as TF-IDF features),
     `sequence` (the time steps of one signal, e.g. MNIST-1D, or one column holding arrays of
     varying length), `text` (free-text columns, tokenized), `mixed` (a table whose text columns
-    get a token encoder beside the numbers and categories). `auto`: a built-in dataset says;
-    `text` when every feature is free text; `sequence` when the one feature holds arrays;
-    otherwise tabular. `audio`: WAV files (auto for a folder of them or a table with a column of
-    .wav paths; docs/audio.md). `timeseries`: a time column plus series to forecast (auto when
-    one column holds dates and every other is numeric, or a `data.timeseries` setting differs
-    from its default; docs/timeseries.md)."""
+    get a token encoder beside the numbers and categories), `image` (a folder of class
+    sub-folders, a table with a column of image paths, or image arrays). `auto`: a built-in
+    dataset or the source's layout says (a folder or a column of image paths: image); `text`
+    when every feature is free text; `sequence` when the one feature holds arrays; otherwise
+    tabular. `audio`: WAV files (auto for a folder
+    of them or a table with a column of .wav paths; docs/audio.md). `timeseries`: a time column
+    plus series to forecast (auto when one column holds dates and every other is numeric, or a
+    `data.timeseries` setting differs from its default; docs/timeseries.md)."""
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
@@ -191,6 +237,16 @@ class DataSpec(Section):
     timeseries: TimeseriesSpec = Field(default_factory=TimeseriesSpec)
 
     text: TextSpec = Field(default_factory=TextSpec)
+    image: ImageSpec = Field(default_factory=ImageSpec)
+    loading: Literal["auto", "memory", "stream"] = "auto"
+    """Images: `memory` decodes every image once into tensors; `stream` decodes each batch from
+    disk in worker processes (memory bounded by the batch size). `auto` streams when the decoded
+    float32 tensors of all splits would exceed `memory_limit_mb`."""
+    memory_limit_mb: int = Field(2048, ge=1)
+    """Decoded size above which `loading: auto` streams from disk."""
+    workers: int | None = Field(None, ge=0)
+    """Worker processes decoding images on the streaming path; default: CPU cores - 1, at most
+    8 (0 decodes in the training process)."""
 
 
 class RNNSpec(Section):
@@ -228,10 +284,12 @@ class EmbeddingBagSpec(Section):
 
 
 class ModelSpec(Section):
-    name: Literal["auto", "mlp", "cnn1d", "rnn", "transformer", "embedding_bag"] = "auto"
+    name: Literal[
+        "auto", "mlp", "cnn1d", "rnn", "transformer", "embedding_bag", "cnn2d", "resnet"
+    ] = "auto"
     """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d,
-    sequences of varying length: rnn, text and mixed: see docs/text.md; audio: cnn1d over the
-    mel bands; timeseries: mlp over the window)."""
+    sequences of varying length: rnn, text and mixed: see docs/text.md, image: cnn2d; audio:
+    cnn1d over the mel bands; timeseries: mlp over the window)."""
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
@@ -248,9 +306,10 @@ class ModelSpec(Section):
     embedding_dim: int | None = Field(None, ge=1)
     """Width of categorical embeddings; default grows with the number of categories."""
     channels: list[int] = Field(default_factory=lambda: [32, 64, 128], min_length=1)
-    """cnn1d: channels of each stage; each stage after the first halves the length."""
+    """cnn1d, cnn2d, resnet: channels of each stage; each stage after the first halves the
+    length (or the height and width)."""
     blocks: int = Field(1, ge=1)
-    """cnn1d: residual blocks per stage."""
+    """cnn1d, resnet: residual blocks per stage; cnn2d: conv-norm-activation layers per stage."""
     rnn: RNNSpec = Field(default_factory=RNNSpec)
     """rnn: the recurrent encoder (text, or sequences of varying length)."""
     transformer: TransformerSpec = Field(default_factory=TransformerSpec)
@@ -320,8 +379,9 @@ class TrainSpec(Section):
     """Mini-batch size."""
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adamw"
     """Optimizer; AdamW (Adam with decoupled weight decay) is the robust default."""
-    lr: float = Field(1e-3, gt=0)
-    """Peak learning rate."""
+    lr: PositiveFloat | Literal["auto"] = 1e-3
+    """Peak learning rate, or `auto`: run the LR range test (`trainwise lr-find`) on the training
+    data first and use its suggestion (recorded in the run folder as lr_finder.json)."""
     momentum: float = Field(0.9, ge=0, lt=1)
     """Momentum for SGD and RMSprop."""
     nesterov: bool = False
@@ -376,6 +436,12 @@ class OutputSpec(Section):
     """Write the run folder (spec, data summary, history, metrics, model)."""
     progress: bool = True
     """Show live progress; false for quiet mode."""
+    report: bool = True
+    """Write report.html into the run folder: a self-contained page (no network needed) with
+    the data, spec, learning curves, evaluation plots and findings (`trainwise report RUN`
+    rebuilds it)."""
+    tensorboard: bool = True
+    """Write TensorBoard event files into the run folder's `tensorboard/` (`trainwise board`)."""
 
 
 class Spec(Section):

@@ -70,6 +70,8 @@ def _adagrad(model: nn.Module, t: TrainSpec) -> torch.optim.Optimizer:
 
 
 def build_optimizer(model: nn.Module, spec: TrainSpec) -> torch.optim.Optimizer:
+    if spec.lr == "auto":
+        raise ValueError("train.lr=auto must be resolved by the LR range test before training")
     return OPTIMIZERS.get(spec.optimizer)(model, spec)
 
 

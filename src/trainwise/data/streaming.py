@@ -1,0 +1,186 @@
+"""The streaming path: images decoded from disk per batch, in worker processes.
+
+`StreamingSplit` has the surface of `TensorSplit` (len, y, input_shape, inputs, batches, to), so
+the loop, validation and prediction do not know which path they are on. Its batches are the
+same as the in-memory path's for the same generator: one `randperm` per epoch drawn from the same
+generator, the same batch boundaries, the same dropped single-row tail, and the same
+`decode` function, so switching paths never changes a run.
+
+Memory stays bounded by the batch size: only the paths and the labels are held; a torch
+`DataLoader` over a batch sampler decodes each batch in persistent worker processes, prefetching
+a few batches ahead, into pinned memory when the batches go to a GPU.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from trainwise.data.images import ImagePreprocessor
+from trainwise.data.prepared import TensorSplit, tensorise
+from trainwise.data.target import TargetEncoder
+from trainwise.errors import DataError
+from trainwise.spec.model import DataSpec
+
+PREFETCH = 4  # batches each worker decodes ahead
+MAX_WORKERS = 8
+
+
+def decoded_bytes(pre: ImagePreprocessor, rows: int) -> int:
+    """Size of `rows` decoded images as float32 tensors."""
+    c, h, w = pre.input_shape
+    return rows * c * h * w * 4
+
+
+def should_stream(spec: DataSpec, pre: ImagePreprocessor, rows: int) -> bool:
+    """`data.loading`, with `auto` streaming when the decoded splits exceed the memory limit."""
+    if spec.loading != "auto":
+        return spec.loading == "stream"
+    return decoded_bytes(pre, rows) > spec.memory_limit_mb * 2**20
+
+
+def default_workers() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, min(MAX_WORKERS, (cores or 1) - 1))
+
+
+def image_split(
+    pre: ImagePreprocessor,
+    target: TargetEncoder,
+    rows: pd.DataFrame,
+    stream: bool,
+    workers: int | None,
+) -> TensorSplit | StreamingSplit:
+    """One split of image rows: decoded once into tensors, or streamed from disk."""
+    if not stream:
+        return tensorise(pre, target, rows)
+    return StreamingSplit(
+        rows[pre.column].tolist(),
+        torch.from_numpy(target.encode(rows)),
+        pre,
+        default_workers() if workers is None else workers,
+    )
+
+
+class _Decode(Dataset):
+    """Decodes a whole batch of indices at once (`__getitems__`), in a worker process.
+
+    A file that cannot be read is returned as an error rather than raised: the DataLoader would
+    re-raise it in the parent as a generic error, losing the file name and the fix.
+    """
+
+    def __init__(self, values: list[Any], pre: ImagePreprocessor) -> None:
+        self.values, self.pre = values, pre
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __getitem__(self, index: int) -> Any:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor | None, tuple | None]:
+        try:
+            return torch.from_numpy(self.pre.decode([self.values[i] for i in indices])), None
+        except DataError as err:
+            return None, (err.what, err.expected, err.fix)
+
+
+class _EpochBatches(Sampler[list[int]]):
+    """The current epoch's batches of indices; set before each pass over the loader."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def _as_is(batch: Any) -> Any:
+    return batch
+
+
+def _one_thread(_: int) -> None:
+    torch.set_num_threads(1)  # workers decode; intra-op threads would only contend
+
+
+@dataclass(eq=False)
+class StreamingSplit:
+    """Paths and labels of one split; images decoded per batch. See the module docstring."""
+
+    values: list[Any]
+    y: torch.Tensor
+    pre: ImagePreprocessor
+    workers: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    _loader: DataLoader | None = field(default=None, repr=False)
+    _sampler: _EpochBatches | None = field(default=None, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return self.pre.input_shape
+
+    def inputs(self, index: torch.Tensor | slice | None = None) -> tuple[torch.Tensor, ...]:
+        """Decodes the selected rows in this process (small selections: shape checks)."""
+        if isinstance(index, torch.Tensor):
+            rows = index.cpu().reshape(-1).tolist()
+        else:
+            rows = range(len(self))[slice(None) if index is None else index]
+        dense = self.pre.decode([self.values[i] for i in rows])
+        return (torch.from_numpy(dense).to(self.device),)
+
+    def to(self, device: torch.device) -> StreamingSplit:
+        return StreamingSplit(self.values, self.y.to(device), self.pre, self.workers, device)
+
+    def batches(
+        self, batch_size: int, generator: torch.Generator | None = None, start_batch: int = 0
+    ) -> Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]:
+        """The batches `TensorSplit.batches` would give for the same arguments."""
+        n = len(self)
+        order = torch.randperm(n, generator=generator) if generator is not None else None
+        stop = n - 1 if generator is not None and n % batch_size == 1 and n > 1 else n
+        starts = range(start_batch * batch_size, stop, batch_size)
+        if order is None:
+            index = [list(range(s, min(s + batch_size, stop))) for s in starts]
+        else:
+            index = [order[s : min(s + batch_size, stop)].tolist() for s in starts]
+        loader, sampler = self._loader_and_sampler()
+        sampler.batches = index
+        non_blocking = self.device.type == "cuda"
+        for rows, (dense, error) in zip(index, loader, strict=True):
+            if error is not None:
+                raise DataError(*error)
+            y = self.y[torch.as_tensor(rows, device=self.y.device)]
+            yield (dense.to(self.device, non_blocking=non_blocking),), y
+
+    def _loader_and_sampler(self) -> tuple[DataLoader, _EpochBatches]:
+        """One DataLoader per split, kept for the run: persistent workers skip the start-up
+        cost (a fork and a copy of the preprocessor) at every epoch."""
+        if self._loader is None or self._sampler is None:
+            self._sampler = _EpochBatches()
+            workers = self.workers
+            self._loader = DataLoader(
+                _Decode(self.values, self.pre),
+                batch_sampler=self._sampler,
+                collate_fn=_as_is,
+                num_workers=workers,
+                pin_memory=self.device.type == "cuda",
+                prefetch_factor=PREFETCH if workers else None,
+                persistent_workers=workers > 0,
+                worker_init_fn=_one_thread if workers else None,
+                # its own generator: the loader draws a worker seed at every pass, which would
+                # otherwise advance the global RNG and change dropout against the in-memory path
+                generator=torch.Generator().manual_seed(0),
+            )
+        return self._loader, self._sampler

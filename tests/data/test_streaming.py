@@ -1,0 +1,74 @@
+"""The streaming path gives the in-memory path's batches, in the same order, for the same seed."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from image_fixtures import write_folder
+
+from trainwise.data.image_sources import read_image_folder
+from trainwise.data.images import ImagePreprocessor, image_schema
+from trainwise.data.prepare import load_frames, prepare
+from trainwise.data.prepared import TensorSplit
+from trainwise.data.streaming import StreamingSplit, image_split, should_stream
+from trainwise.data.target import TargetEncoder
+from trainwise.errors import DataError
+from trainwise.spec.model import DataSpec, ImageSpec
+
+
+def _fitted(root):
+    frame = read_image_folder(root)
+    schema = image_schema(frame, "image", "label", "auto")
+    pre = ImagePreprocessor(schema, ImageSpec(), "image").fit(frame)
+    return frame, pre, TargetEncoder(schema).fit(frame)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_same_batches_in_the_same_order_on_both_paths(tmp_path, workers):
+    frame, pre, target = _fitted(write_folder(tmp_path, n_per_class=11))  # 33 rows: tail of 1
+    memory = image_split(pre, target, frame, stream=False, workers=None)
+    stream = image_split(pre, target, frame, stream=True, workers=workers)
+    assert isinstance(memory, TensorSplit) and isinstance(stream, StreamingSplit)
+    for epoch in range(2):  # the persistent loader serves a second epoch too
+        g1, g2 = torch.Generator().manual_seed(epoch), torch.Generator().manual_seed(epoch)
+        a = list(memory.batches(8, g1))
+        b = list(stream.batches(8, g2))
+        assert len(a) == len(b) == 4  # 33 rows, batch 8: the single-row tail is dropped
+        for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+            assert torch.equal(xa[0], xb[0]) and torch.equal(ya, yb)
+        assert torch.equal(g1.get_state(), g2.get_state())  # the generator advanced alike
+    # resumed mid-epoch and in-order evaluation batches agree as well
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    tail_a, tail_b = list(memory.batches(8, g1, 2)), list(stream.batches(8, g2, 2))
+    assert all(torch.equal(x[0][0], y[0][0]) for x, y in zip(tail_a, tail_b, strict=True))
+    ordered = torch.cat([x[0] for x, _ in stream.batches(10)])
+    assert torch.equal(ordered, memory.dense)
+    assert torch.equal(stream.inputs(slice(3, 5))[0], memory.inputs(slice(3, 5))[0])
+
+
+def test_loading_auto_streams_above_the_memory_limit(tmp_path):
+    _, pre, _ = _fitted(write_folder(tmp_path, n_per_class=4))
+    c, h, w = pre.input_shape
+    rows = (2 * 2**20) // (c * h * w * 4) + 1  # just over 2 MB decoded
+    assert should_stream(DataSpec(memory_limit_mb=2), pre, rows)
+    assert not should_stream(DataSpec(memory_limit_mb=2), pre, rows - 2)
+    assert not should_stream(DataSpec(memory_limit_mb=2, loading="memory"), pre, rows)
+    assert should_stream(DataSpec(loading="stream"), pre, 1)
+
+
+def test_prepare_streams_when_told_and_records_it(tmp_path):
+    spec = DataSpec(source=str(write_folder(tmp_path)), loading="stream", workers=0)
+    data = prepare(spec, load_frames(spec), seed=0)
+    assert isinstance(data.train, StreamingSplit) and data.summary["loading"] == "stream"
+    assert data.input_shape == (1, 12, 12) and data.n_features == 1
+
+
+def test_a_corrupt_file_met_while_streaming_is_a_data_error_naming_it(tmp_path):
+    frame, pre, target = _fitted(write_folder(tmp_path, n_per_class=4))
+    bad = tmp_path / "c0" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    frame = pd.concat([frame, pd.DataFrame({"image": [str(bad)], "label": ["c0"]})])
+    split = image_split(pre, target, frame, stream=True, workers=1)
+    with pytest.raises(DataError, match=r"broken\.png"):
+        list(split.batches(4))
