@@ -131,6 +131,7 @@ LITERALS = sorted(
         for m in _models()
         for info in m.model_fields.values()
         for v in _literal_values(info.annotation)
+        if isinstance(v, str)
     }
 )
 

@@ -19,6 +19,7 @@ from torch import nn
 from trainwise.data.image_sources import read_image_folder
 from trainwise.data.prepare import frame_from_arrays
 from trainwise.data.sources import read_table
+from trainwise.diagnose.findings import Finding, read_findings
 from trainwise.errors import DataError, RunError, SpecError
 from trainwise.evaluate.predict import Predictor
 from trainwise.pipeline import run
@@ -53,6 +54,7 @@ class Result:
         self.path = path
         self.spec = spec
         self.summary = summary or {}
+        self.findings: list[Finding] = []  # the training doctor's diagnoses (findings.json)
 
     @property
     def model(self) -> nn.Module:
@@ -173,7 +175,7 @@ def fit(
         log=log or (print if resolved.output.progress else _silent),
         resume=resume,
     )
-    return Result(
+    result = Result(
         outcome.predictor,
         outcome.metrics,
         outcome.history,
@@ -181,6 +183,8 @@ def fit(
         outcome.spec,
         outcome.summary,
     )
+    result.findings = list(outcome.extras.get("findings", []))
+    return result
 
 
 def load(path: str | Path, model: nn.Module | None = None) -> Result:
@@ -196,7 +200,10 @@ def load(path: str | Path, model: nn.Module | None = None) -> Result:
     spec = None
     if (folder / "spec.yaml").is_file():
         spec = Spec.model_validate(read_yaml(folder / "spec.yaml"))
-    return Result(predictor, metrics, history, folder, spec)
+    result = Result(predictor, metrics, history, folder, spec)
+    if (folder / "findings.json").is_file():
+        result.findings = read_findings(folder / "findings.json")
+    return result
 
 
 def _training_frame(data: DataLike | None) -> tuple[pd.DataFrame | None, str | None]:

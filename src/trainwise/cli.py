@@ -23,6 +23,7 @@ EPILOG = """examples:
   trainwise lr-find --data titanic.csv --target Survived
   trainwise report runs/digits
   trainwise board runs
+  trainwise doctor runs/digits
 """
 
 
@@ -111,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("runs", nargs="?", default="runs", help="folder of runs (default: runs)")
     p.add_argument("--port", type=int, default=6006, help="port (default 6006; 0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+
+    p = sub.add_parser(
+        "doctor",
+        help="print the training doctor's findings of a run",
+        description="Print the findings (data and training diagnoses, auto-fixes) of a run.",
+    )
+    p.add_argument("run", help="run folder written by `trainwise fit`")
+    p.add_argument("--json", action="store_true", help="print findings.json as it is")
     return parser
 
 
@@ -302,6 +311,18 @@ def _board(args: argparse.Namespace) -> int:
     return serve_board(args.runs, port, args.host)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from trainwise.diagnose.findings import format_findings
+    from trainwise.diagnose.report import load_run_findings
+
+    findings = load_run_findings(args.run)
+    if args.json:
+        print(json.dumps({"findings": [f.to_json() for f in findings]}, indent=2))
+    else:
+        print(format_findings(findings))
+    return 0
+
+
 COMMANDS = {
     "fit": _fit,
     "evaluate": _evaluate,
@@ -310,6 +331,7 @@ COMMANDS = {
     "lr-find": _lr_find,
     "report": _report,
     "board": _board,
+    "doctor": _doctor,
 }
 
 

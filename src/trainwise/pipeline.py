@@ -24,6 +24,9 @@ from trainwise.data.image_augment import build_image_augment
 from trainwise.data.image_sources import holds_arrays
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
+from trainwise.diagnose.data_checks import data_findings
+from trainwise.diagnose.doctor import Doctor, constant_prediction_loss
+from trainwise.diagnose.findings import write_findings
 from trainwise.errors import Interrupted, ModelError, SpecError, TrainingFailed
 from trainwise.evaluate.forecast import baseline_table, forecast_scores
 from trainwise.evaluate.metrics import GREATER_IS_BETTER, primary_metric
@@ -136,6 +139,10 @@ def run(
     )
     cbs, stateful = _standard_callbacks(spec, schema.task, validate is not None, log)
     cbs += list(callbacks)  # before the checkpointer: a stop they ask for gets a checkpoint
+    doctor = _doctor(spec, frames, data, head, stateful, log)
+    if doctor is not None:  # after early stopping (it sees restored weights at the end)
+        cbs.append(doctor)
+        stateful["doctor"] = doctor
 
     folder = None  # created only now, once every check of the input has passed
     if resume is not None:
@@ -211,12 +218,19 @@ def run(
         )
         raise Interrupted(state.stop_reason.removeprefix("interrupted by "), where_to, how)
 
-    _refuse_nonfinite_model(net, state)
+    try:
+        _refuse_nonfinite_model(net, state)
+    except TrainingFailed:
+        if folder is not None and doctor is not None:  # kept in the .partial folder
+            write_findings(folder.path / "findings.json", doctor.findings)
+        raise
     predictor = Predictor(schema, data.preprocessor, data.target, net, head)
     metrics: dict[str, Any] = {"epochs": state.epoch, "stop_reason": state.stop_reason}
     guard = stateful["nan_guard"]
     if isinstance(guard, NanGuard) and guard.events:
         metrics["numeric_faults"] = guard.events
+    if doctor is not None and doctor.changes:
+        metrics["auto_fix"] = doctor.changes
     predictions: dict[str, pd.DataFrame] = {}
     if data.validation is not None:
         metrics["validation"], predictions["validation"] = score_split(predictor, data.validation)
@@ -242,6 +256,9 @@ def run(
         for split, table in predictions.items():
             folder.write_text(f"predictions_{split}.csv", table.to_csv(index=False))
         folder.write_json("metrics.json", metrics)
+        if doctor is not None:
+            write_findings(folder.path / "findings.json", doctor.findings)
+            folder.write_json("gradients.json", doctor.gradients())
         folder.write_json("run.json", _provenance(spec, state, device, train_spec.lr))
         if spec.output.report:
             _write_report(folder.path, log)
@@ -249,7 +266,10 @@ def run(
     _log_result(log, metrics, schema.task, path)
     if "baselines" in metrics.get("test", {}):
         log(baseline_table(metrics["test"]))
-    return Run(spec, predictor, metrics, state.history, data.summary, path, state.stop_reason)
+    extras = {"findings": doctor.findings if doctor is not None else []}
+    return Run(
+        spec, predictor, metrics, state.history, data.summary, path, state.stop_reason, extras
+    )
 
 
 def _standard_callbacks(
@@ -278,6 +298,37 @@ def _standard_callbacks(
         )
         cbs.append(stateful["early_stopping"])
     return cbs, stateful
+
+
+def _doctor(
+    spec: Spec,
+    frames: Frames,
+    data: PreparedData,
+    head: Head,
+    stateful: dict[str, Callback],
+    log: Any,
+) -> Doctor | None:
+    """The training doctor, seeded with the data findings (which it prints first)."""
+    cfg = spec.train.doctor
+    if not cfg.enabled:
+        return None
+    es = spec.train.early_stopping
+    guard = stateful["nan_guard"]
+    return Doctor(
+        every_steps=cfg.every_steps,
+        auto_fix=cfg.auto_fix,
+        max_fixes=cfg.max_fixes,
+        log=log,
+        baseline_loss=constant_prediction_loss(
+            head.loss, data.schema.task, head.n_outputs, data.train.y
+        ),
+        restores_best="early_stopping" in stateful and es.restore_best,
+        on_nan=spec.train.on_nan,
+        findings=data_findings(data, frames.frame, spec.train.class_weight),
+        nan_events=lambda: list(getattr(guard, "events", [])),
+        # the guard tracks the first bad loss step already (a rollback makes its copy stale)
+        loss_fault=None if cfg.auto_fix else lambda: getattr(guard, "first_bad_step", None),
+    )
 
 
 def _refuse_nonfinite_model(net: nn.Module, state: TrainState) -> None:

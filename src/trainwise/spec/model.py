@@ -370,6 +370,23 @@ class CheckpointSpec(Section):
     """Keep the newest K checkpoints, plus the one of the best epoch."""
 
 
+class DoctorSpec(Section):
+    """The training doctor: cheap probes while training and rules that turn them into
+    findings (vanishing/exploding gradients, dead units, NaN, divergence, over- and
+    underfitting, data leakage), printed as they appear and saved as `findings.json`."""
+
+    enabled: bool = True
+    """Run the probes and rules (overhead well under 5% of step time)."""
+    auto_fix: bool = False
+    """Repair a diverging run: roll back to the last good epoch, lower the LR tenfold and set
+    clip_norm=1.0 (at most `max_fixes` times); every change is recorded as a finding."""
+    every_steps: int = Field(16, ge=1)
+    """Measure per-layer gradient norms and update ratios on every N-th batch of an epoch
+    (and on its first)."""
+    max_fixes: int = Field(4, ge=1)
+    """How many times auto_fix may roll back and lower the LR in one run."""
+
+
 class TrainSpec(Section):
     epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     """Maximum number of epochs (early stopping usually ends sooner). `auto`: 200 for tables;
@@ -420,6 +437,7 @@ class TrainSpec(Section):
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
     loss scaling on older GPUs; on CPUs bf16 for convolutional models where the CPU computes
     bf16 natively (AVX512-BF16, AMX), fp32 otherwise (docs/benchmarks.md has the figures)."""
+    doctor: DoctorSpec = Field(default_factory=DoctorSpec)
 
 
 class EvaluateSpec(Section):

@@ -1,0 +1,318 @@
+"""Probes: cheap measurements taken while training, kept on the device, read once per epoch.
+
+- `GradientProbe`: every `every_steps`-th batch (and the first of each epoch) the gradient norm
+  and the update-to-weight ratio ||ΔW|| / ||W|| of each parameter-owning layer, and on every
+  step whether the loss, the gradients or the weights stopped being finite (the first step and
+  layer where that happened).
+- `ActivationProbe`: on the first batch of each epoch, forward hooks on the activation modules
+  measure dead ReLU units (never positive on the batch) and the share of sigmoid/tanh outputs
+  within 1% of a rail (saturated: no gradient); the hooks are removed as soon as that forward
+  pass is done.
+
+Hazard: nothing here reads a tensor on the host during an epoch (no `.item()`, no `bool()`);
+the results are device tensors that `epoch_summary` reads with one `.tolist()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainwise.train.callbacks import Callback
+from trainwise.train.state import StepOutput, TrainState
+
+RELU_LIKE = (nn.ReLU, nn.ReLU6)
+SATURATING = (nn.Sigmoid, nn.Tanh, nn.Hardtanh, nn.Hardsigmoid)
+
+
+@dataclass(frozen=True)
+class LayerIndex:
+    """The parameter-owning layers of a model, in registration (≈ forward) order."""
+
+    names: list[str]
+    params: list[nn.Parameter]
+    owner: torch.Tensor  # layer index of each parameter
+    has_matrix: list[bool]  # the layer has a weight matrix or kernel (Linear, Conv, Embedding)
+    ratio_params: list[int]  # parameters the update ratio is measured on
+    embedding: list[bool]
+
+    @property
+    def ratio_set(self) -> set[int]:
+        return set(self.ratio_params)
+
+    @classmethod
+    def of(cls, model: nn.Module, device: torch.device) -> LayerIndex:
+        names, params, owner, has_matrix, embedding = [], [], [], [], []
+        for name, module in model.named_modules():
+            own = [p for p in module.parameters(recurse=False) if p.requires_grad]
+            if not own:
+                continue
+            names.append(name or type(module).__name__)
+            has_matrix.append(any(p.ndim >= 2 for p in own))
+            embedding.append(isinstance(module, (nn.Embedding, nn.EmbeddingBag)))
+            for p in own:
+                params.append(p)
+                owner.append(len(names) - 1)
+        # the ratio of a bias that starts at zero says nothing: use matrices where a layer has one
+        ratio = [i for i, p in enumerate(params) if p.ndim >= 2 or not has_matrix[owner[i]]]
+        return cls(
+            names,
+            params,
+            torch.tensor(owner, dtype=torch.long, device=device),
+            has_matrix,
+            ratio,
+            embedding,
+        )
+
+    def per_layer(self, norms: list[torch.Tensor], which: list[int]) -> torch.Tensor:
+        """Per-parameter norms → per-layer norms (square root of the summed squares)."""
+        sq = torch.stack(norms).float() ** 2
+        out = torch.zeros(len(self.names), device=sq.device)
+        return out.index_add_(0, self.owner[which], sq).sqrt()
+
+
+NEVER = 2**62  # "no fault yet" in the first-fault step counters
+
+
+class FirstEvent:
+    """Per item (a parameter, or the loss), the first step at which it was not finite, kept on
+    the device as a running minimum: three tiny ops per update, no host sync."""
+
+    def __init__(self, device: torch.device, n: int = 1) -> None:
+        self.first = torch.full((n,), NEVER, dtype=torch.long, device=device)
+
+    def note(self, values: torch.Tensor, step: int) -> None:
+        seen = torch.where(torch.isfinite(values.reshape(-1)), NEVER, step)
+        self.first = torch.minimum(self.first, seen)
+
+    @staticmethod
+    def read(values: list[float]) -> tuple[int, int] | None:
+        """(step, index of the first item bad at that step) from the synced values, or None."""
+        step = min(values)
+        return (int(step), values.index(step)) if step < NEVER else None
+
+
+class GradientProbe(Callback):
+    def __init__(
+        self, every_steps: int = 16, loss_fault: Callable[[], torch.Tensor | None] | None = None
+    ) -> None:
+        self.every_steps = every_steps
+        self.loss_fault = loss_fault  # the first step (or -1) of a non-finite loss, if tracked
+        self.index: LayerIndex | None = None
+        self._before: list[torch.Tensor] | None = None
+        self._reset_epoch(torch.device("cpu"), 0)
+        self._faults: dict[str, FirstEvent] = {}
+
+    def _reset_epoch(self, device: torch.device, n: int) -> None:
+        self.grad_sum = torch.zeros(n, device=device)
+        self.ratio_sum = torch.zeros(n, device=device)
+        self.ratio_grad_sum = torch.zeros(n, device=device)  # gradient of the measured weights
+        self.weight_sum = torch.zeros(n, device=device)  # norm of the measured weights
+        self.total_max = torch.zeros((), device=device)
+        self.n_grad = 0
+        self.n_ratio = 0
+
+    def on_fit_start(self, state: TrainState) -> None:
+        self.index = LayerIndex.of(state.model, state.device)
+        self.reset_nonfinite(state.device)
+        # a run resumed mid-epoch gets no on_epoch_start for that epoch
+        self._reset_epoch(state.device, len(self.index.names))
+
+    def reset_nonfinite(self, device: torch.device | None = None) -> None:
+        """Forget earlier faults (a fresh fit, or a rollback: the next fault is a new one)."""
+        assert self.index is not None
+        device = device or self.index.owner.device
+        n = len(self.index.params)
+        self._faults = {
+            "weights": FirstEvent(device, n),  # checked every step, before the update
+            "gradients": FirstEvent(device, n),  # checked on probe steps
+        }
+        if self.loss_fault is None:  # the NaN guard tracks the loss already in a pipeline run
+            self._faults["loss"] = FirstEvent(device)
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        assert self.index is not None
+        self._reset_epoch(state.device, len(self.index.names))
+
+    def _probe_now(self, state: TrainState) -> bool:
+        return state.batch_in_epoch % self.every_steps == 0
+
+    def on_after_backward(self, state: TrainState) -> None:
+        index = self.index
+        if index is None:
+            return
+        step = state.step + 1  # the step being taken (state.step counts finished ones)
+        with torch.no_grad():
+            # every step, before the update: are the weights still finite? One step later every
+            # layer is NaN, so only now can the first one be named.
+            weight_norms = torch.stack(torch._foreach_norm(index.params))
+            self._faults["weights"].note(weight_norms, step)
+            if not self._probe_now(state):
+                return
+            which = [i for i, p in enumerate(index.params) if p.grad is not None]
+            if not which:
+                return
+            grad_norms = torch._foreach_norm([index.params[i].grad for i in which])
+            layer_grad = index.per_layer(grad_norms, which)
+            measured = index.ratio_set
+            in_ratio = [k for k, i in enumerate(which) if i in measured]
+            self.ratio_grad_sum += index.per_layer(
+                [grad_norms[k] for k in in_ratio], [which[k] for k in in_ratio]
+            )
+            self.grad_sum += layer_grad
+            self.total_max = torch.maximum(self.total_max, layer_grad.norm())
+            self.n_grad += 1
+            per_param = torch.zeros(len(index.params), device=layer_grad.device)
+            per_param[which] = torch.stack(grad_norms).float()
+            self._faults["gradients"].note(per_param, step)
+            self._before = [index.params[i].detach().clone() for i in index.ratio_params]
+
+    def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
+        if self.index is None:
+            return
+        if "loss" in self._faults:
+            self._faults["loss"].note(out.loss.detach().float(), state.step)
+        if self._before is None:
+            return
+        with torch.no_grad():
+            index = self.index
+            now = [index.params[i].detach() for i in index.ratio_params]
+            delta = torch._foreach_sub(now, self._before)
+            moved = index.per_layer(torch._foreach_norm(delta), index.ratio_params)
+            size = index.per_layer(torch._foreach_norm(self._before), index.ratio_params)
+            self.ratio_sum += moved / size.clamp(min=1e-12)
+            self.weight_sum += size
+            self.n_ratio += 1
+        self._before = None
+
+    def epoch_summary(self) -> dict[str, Any]:
+        """Epoch means per layer, the largest total gradient norm, the first non-finite event.
+        The one host sync of this probe per epoch."""
+        assert self.index is not None
+        n = len(self.index.names)
+        device = self.grad_sum.device
+        faults = [self._faults["weights"].first, self._faults["gradients"].first]
+        loss = self._faults["loss"].first if "loss" in self._faults else self._guard_loss()
+        packed = torch.cat(
+            [
+                self.grad_sum / max(self.n_grad, 1),
+                self.ratio_sum / max(self.n_ratio, 1),
+                self.ratio_grad_sum / max(self.n_grad, 1),
+                self.weight_sum / max(self.n_ratio, 1),
+                self.total_max.reshape(1),
+            ]
+        ).tolist()
+        steps = torch.cat([*faults, loss.to(device)]).tolist()
+        n_params = len(self.index.params)
+        return {
+            "grad_norm": packed[:n] if self.n_grad else [],
+            "update_ratio": packed[n : 2 * n] if self.n_ratio else [],
+            "ratio_grad_norm": packed[2 * n : 3 * n] if self.n_grad else [],
+            "weight_norm": packed[3 * n : 4 * n] if self.n_ratio else [],
+            "grad_norm_max": packed[4 * n] if self.n_grad else None,
+            "first_nonfinite": self._first_fault(
+                steps[:n_params], steps[n_params : 2 * n_params], steps[2 * n_params :]
+            ),
+        }
+
+    def _guard_loss(self) -> torch.Tensor:
+        assert self.loss_fault is not None and self.index is not None
+        step = self.loss_fault()
+        device = self.index.owner.device
+        if step is None:
+            return torch.full((1,), NEVER, dtype=torch.long, device=device)
+        step = step.reshape(1).to(device)
+        return torch.where(step < 0, NEVER, step)
+
+    def _first_fault(
+        self, weights: list[float], grads: list[float], loss: list[float]
+    ) -> dict[str, Any] | None:
+        """The earliest fault; at the same step weights before gradients before the loss (the
+        weights were bad before the forward pass that made the loss bad)."""
+        assert self.index is not None
+        owner = self.index.owner.tolist()
+        seen = []
+        for rank, (kind, values) in enumerate(
+            (("weights", weights), ("gradients", grads), ("loss", loss))
+        ):
+            found = FirstEvent.read(values) if values else None
+            if found is not None:
+                step, item = found
+                layer = self.index.names[owner[item]] if kind != "loss" else None
+                seen.append((step, rank, {"step": step, "layer": layer, "kind": kind}))
+        return min(seen, key=lambda s: s[:2])[2] if seen else None
+
+
+class ActivationProbe(Callback):
+    """Dead and saturated units, measured on the first training batch of each epoch."""
+
+    def __init__(self) -> None:
+        self._handles: list[Any] = []
+        self._stats: list[tuple[str, str, str | None, torch.Tensor]] = []
+        self._last_weighted: str | None = None
+
+    def on_epoch_start(self, state: TrainState) -> None:
+        self._remove()
+        self._stats = []
+        self._last_weighted = None
+        for name, module in state.model.named_modules():
+            if isinstance(module, (*RELU_LIKE, *SATURATING)):
+                self._handles.append(module.register_forward_hook(self._hook(name, module)))
+            elif any(p.ndim >= 2 for p in module.parameters(recurse=False)):
+                self._handles.append(module.register_forward_hook(self._weighted(name)))
+
+    def _weighted(self, name: str) -> Any:
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            self._last_weighted = name
+
+        return hook
+
+    def _hook(self, name: str, module: nn.Module) -> Any:
+        kind = "relu" if isinstance(module, RELU_LIKE) else "saturating"
+
+        def hook(mod: nn.Module, args: Any, output: Any) -> None:
+            if not isinstance(output, torch.Tensor) or output.ndim < 2:
+                return
+            with torch.no_grad():
+                y = output.detach().float().transpose(0, 1).reshape(output.shape[1], -1)
+                if kind == "relu":
+                    share = (y.amax(dim=1) <= 0).float().mean()
+                else:
+                    low, high = _rails(mod)
+                    margin = 0.01 * (high - low)
+                    share = ((y <= low + margin) | (y >= high - margin)).float().mean()
+            self._stats.append((name, kind, self._last_weighted, share))
+
+        return hook
+
+    def on_after_backward(self, state: TrainState) -> None:
+        self._remove()  # one forward pass per epoch is enough
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []
+
+    def epoch_summary(self) -> list[dict[str, Any]]:
+        if not self._stats:
+            return []
+        shares = torch.stack([s[3] for s in self._stats]).tolist()
+        return [
+            {"module": name, "kind": kind, "after": after, "share": share}
+            for (name, kind, after, _), share in zip(self._stats, shares, strict=True)
+        ]
+
+
+def _rails(module: nn.Module) -> tuple[float, float]:
+    if isinstance(module, nn.Tanh):
+        return -1.0, 1.0
+    if isinstance(module, nn.Hardtanh):
+        return float(module.min_val), float(module.max_val)
+    return 0.0, 1.0

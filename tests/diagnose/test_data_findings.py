@@ -1,0 +1,88 @@
+"""Data findings before training: leakage between splits, a feature that gives the target away,
+heavy class imbalance, constant and unscaled features; and none on clean data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from trainwise.data.prepare import load_frames, prepare
+from trainwise.diagnose.data_checks import data_findings
+from trainwise.spec.model import DataSpec
+
+
+def table(n: int = 300, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(rng.normal(size=(n, 4)), columns=["a", "b", "c", "d"])
+    frame["y"] = np.where(frame["a"] + 0.5 * rng.normal(size=n) > 0, "yes", "no")
+    return frame
+
+
+def findings(frame: pd.DataFrame, class_weight: str = "none", **data: object):
+    spec = DataSpec(target="y", **data)
+    frames = load_frames(spec, frame)
+    return data_findings(prepare(spec, frames, 0), frames.frame, class_weight)
+
+
+def by_rule(found, rule):
+    return [f for f in found if f.rule == rule]
+
+
+def test_clean_data_has_no_findings():
+    assert findings(table()) == []
+
+
+def test_rows_shared_between_splits_are_leakage():
+    frame = table()
+    leaky = pd.concat([frame, frame.iloc[:100]], ignore_index=True)  # 100 rows twice
+    (f,) = [f for f in by_rule(findings(leaky, clean={"duplicates": False}), "duplicate_rows")][:1]
+    assert f.severity == "warning" and f.evidence["shared_rows"] > 0
+    # the default cleaning drops them before the split: nothing to report
+    assert by_rule(findings(leaky), "duplicate_rows") == []
+
+
+def test_a_feature_that_predicts_the_target_alone_is_target_leakage():
+    frame = table()
+    frame["outcome_code"] = np.where(frame["y"] == "yes", 1.0, 0.0) + 0.01 * np.arange(300) / 300
+    (f,) = by_rule(findings(frame), "target_leakage")
+    assert f.severity == "warning" and f.evidence["column"] == "outcome_code"
+    assert "outcome_code" in f.what and "data.drop" in f.fix
+
+
+def test_a_leaky_category_and_a_leaky_regression_feature():
+    frame = table()
+    frame["status"] = np.where(frame["y"] == "yes", "closed-won", "closed-lost")
+    assert [f.evidence["column"] for f in by_rule(findings(frame), "target_leakage")] == ["status"]
+    reg = table().drop(columns="y")
+    reg["y"] = 3 * reg["a"] + reg["b"]
+    reg["y_copy"] = reg["y"] * 2.0 + 1.0
+    found = by_rule(findings(reg), "target_leakage")
+    assert [f.evidence["column"] for f in found] == ["y_copy"]
+
+
+def test_heavy_class_imbalance_warns_unless_weighted():
+    rng = np.random.default_rng(1)
+    frame = table(600)
+    frame["y"] = np.where(rng.random(600) < 0.04, "rare", "common")
+    (f,) = by_rule(findings(frame), "class_imbalance")
+    assert f.severity == "warning" and f.evidence["ratio"] >= 10
+    (g,) = by_rule(findings(frame, class_weight="balanced"), "class_imbalance")
+    assert g.severity == "info"
+
+
+def test_constant_feature_is_named():
+    frame = table()
+    frame["always_7"] = 7
+    (f,) = by_rule(findings(frame), "constant_feature")
+    assert f.evidence["columns"] == ["always_7"] and f.severity == "info"
+
+
+@pytest.mark.parametrize("scale, expected", [("none", 1), ("standard", 0)])
+def test_unscaled_features_warn_only_when_left_unscaled(scale, expected):
+    frame = table()
+    frame["income"] = frame["b"] * 20_000 + 50_000
+    found = by_rule(findings(frame, clean={"scale": scale}), "unscaled_feature")
+    assert len(found) == expected
+    if found:
+        assert "income" in found[0].evidence["inputs"]
