@@ -28,6 +28,7 @@ from trainwise.diagnose.data_checks import data_findings
 from trainwise.diagnose.doctor import Doctor, constant_prediction_loss
 from trainwise.diagnose.findings import write_findings
 from trainwise.errors import Interrupted, ModelError, SpecError, TrainingFailed
+from trainwise.evaluate.forecast import baseline_table, forecast_scores
 from trainwise.evaluate.metrics import GREATER_IS_BETTER, primary_metric
 from trainwise.evaluate.predict import Predictor, validation_fn
 from trainwise.evaluate.predictions import score_rows, score_split
@@ -236,6 +237,8 @@ def run(
     if data.test_rows is not None and spec.evaluate.test:
         # the one and only test pass
         metrics["test"], predictions["test"] = score_rows(predictor, data.test_rows)
+    if data.forecast is not None and data.test is not None and spec.evaluate.test:
+        metrics["test"] = forecast_scores(predictor, data.test, data.forecast)
     metrics["train_seconds"] = round(time.perf_counter() - started, 3)
 
     path = None
@@ -261,6 +264,8 @@ def run(
             _write_report(folder.path, log)
         path = folder.finish()
     _log_result(log, metrics, schema.task, path)
+    if "baselines" in metrics.get("test", {}):
+        log(baseline_table(metrics["test"]))
     extras = {"findings": doctor.findings if doctor is not None else []}
     return Run(
         spec, predictor, metrics, state.history, data.summary, path, state.stop_reason, extras
@@ -408,6 +413,8 @@ def _model(
         data.preprocessor.embedding_cardinalities,
         data.summary["kind"],
         getattr(data.preprocessor, "model_inputs", None),
+        data.input_shape,
+        data.summary.get("timeseries"),
     )
     return config, build_model(config)
 

@@ -42,3 +42,9 @@ def test_auto_precision_on_the_cpu_is_bf16_only_for_convolutions_on_native_bf16(
     assert resolve_precision("auto", cpu, conv) is expected
     assert resolve_precision("fp32", cpu, conv) is None
     assert resolve_precision("bf16", cpu, mlp) is torch.bfloat16
+
+
+def test_audio_gets_the_step_budget_and_time_series_early_stopping() -> None:
+    assert resolve_budget(TrainSpec(), "audio", 7).schedule == "cosine"
+    assert resolve_budget(TrainSpec(), "audio", 7).epochs == 100
+    assert resolve_budget(TrainSpec(), "timeseries", 40).schedule == "plateau"

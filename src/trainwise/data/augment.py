@@ -38,6 +38,40 @@ def shift_and_noise(
     return x
 
 
+def spec_augment(
+    x: torch.Tensor,
+    gen: torch.Generator,
+    max_shift: int,
+    noise: float,
+    time_width: int,
+    freq_width: int,
+    masks: int,
+) -> torch.Tensor:
+    """Spectrogram batches (batch, bands, frames): shift in time (zero-filled: the scaled
+    mean), Gaussian noise, then SpecAugment masks (Park et al., 2019): `masks` bands of up to
+    `time_width` frames and `masks` of up to `freq_width` mel bins, per example, set to 0."""
+    n, bands, frames = x.shape
+    if max_shift > 0:
+        shifts = torch.randint(-max_shift, max_shift + 1, (n, 1, 1), generator=gen, device=x.device)
+        source = torch.arange(frames, device=x.device).view(1, 1, -1) - shifts
+        valid = (source >= 0) & (source < frames)
+        index = source.clamp(0, frames - 1).expand(n, bands, frames)
+        x = torch.gather(x, 2, index) * valid
+    if noise > 0:
+        x = x + noise * torch.randn(x.shape, generator=gen, device=x.device, dtype=x.dtype)
+    keep = torch.ones_like(x, dtype=torch.bool)
+    for width, size, axis in ((time_width, frames, 2), (freq_width, bands, 1)):
+        if width < 1:
+            continue
+        positions = torch.arange(size, device=x.device).view(1, 1, -1)
+        widths = torch.randint(0, width + 1, (n, masks, 1), generator=gen, device=x.device)
+        starts = torch.rand((n, masks, 1), generator=gen, device=x.device) * (size - widths + 1)
+        starts = starts.floor()
+        inside = ((positions >= starts) & (positions < starts + widths)).any(dim=1)  # (n, size)
+        keep &= ~(inside.unsqueeze(1) if axis == 2 else inside.unsqueeze(2))
+    return x * keep
+
+
 def build_augment(spec: AugmentSpec, kind: str, seed: int) -> Augment | None:
     """The augmentation for a data kind, or None when there is nothing to do."""
     if not spec.enabled:
@@ -53,6 +87,26 @@ def build_augment(spec: AugmentSpec, kind: str, seed: int) -> Augment | None:
             return (shift_and_noise(dense, gen, max_shift, spec.noise), *inputs[1:])
 
         return augment_sequence
+    if kind == "audio" and (spec.shift or spec.noise or spec.time_mask or spec.freq_mask):
+
+        def augment_audio(
+            inputs: tuple[torch.Tensor, ...], epoch: int, batch: int
+        ) -> tuple[torch.Tensor, ...]:
+            dense = inputs[0]
+            gen = step_generator(dense.device, seed, epoch, batch)
+            _, bands, frames = dense.shape
+            out = spec_augment(
+                dense,
+                gen,
+                int(spec.shift * frames),
+                spec.noise,
+                int(spec.time_mask * frames),
+                int(spec.freq_mask * bands),
+                spec.masks,
+            )
+            return (out, *inputs[1:])
+
+        return augment_audio
     if kind in {"text", "mixed"} and (spec.token_dropout > 0 or spec.token_swap > 0):
 
         def augment_text(

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainwise.data.audio import AudioPreprocessor, audio_rows, audio_schema
 from trainwise.data.builtin import load_builtin
 from trainwise.data.image_sources import (
     drop_duplicate_images,
@@ -23,6 +24,7 @@ from trainwise.data.image_sources import (
     resolve_image_paths,
 )
 from trainwise.data.images import ImagePreprocessor, image_schema
+from trainwise.data.kinds import audio_table, detect_kind, source_folder
 from trainwise.data.prepared import PreparedData, TensorSplit, tensorise
 from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sequence import SequencePreprocessor
@@ -31,6 +33,7 @@ from trainwise.data.split import split_rows
 from trainwise.data.streaming import image_split, should_stream
 from trainwise.data.target import TargetEncoder
 from trainwise.data.text_kinds import resolve_kind, text_preprocessor, text_preprocessor_from_state
+from trainwise.data.timeseries import TimeseriesPreprocessor, prepare_timeseries
 from trainwise.data.transforms import Preprocessor, TabularPreprocessor
 from trainwise.errors import DataError
 from trainwise.spec.model import DataSpec
@@ -48,7 +51,7 @@ class Frames:
     test: pd.DataFrame | None
     target: str | list[str]
     task: str
-    kind: str = "tabular"  # auto | tabular | sequence | text | mixed | image
+    kind: str = "tabular"  # auto | tabular | sequence | text | mixed | image | audio | timeseries
     image_column: str | None = None
 
 
@@ -60,7 +63,9 @@ def load_frames(
 ) -> Frames:
     """Resolve the data named by the spec (file or built-in) or passed in by the caller."""
     target, task, name, kind = spec.target, spec.task, "data", spec.kind
-    if frame is None:
+    if frame is not None:
+        frame, kind, target = detect_kind(spec, frame, kind, target, Path.cwd())
+    else:
         if spec.source is None:
             raise DataError(
                 "no data given",
@@ -76,6 +81,9 @@ def load_frames(
                 task = task if task != "auto" else builtin.task
             if test is None and builtin.test_frame is not None and spec.test is None:
                 test = builtin.test_frame
+        elif (rows := audio_rows(spec.source, spec.audio)) is not None:
+            frame, name, kind = rows, _stem(spec.source), "audio"
+            target = target or "label"
         elif _exists(spec.source) and Path(spec.source).is_dir():
             frame, name, kind = read_image_folder(spec.source), _stem(spec.source), "image"
             target = "label" if target is None else target
@@ -87,10 +95,15 @@ def load_frames(
                 if column is not None:
                     base = Path(spec.source).resolve().parent
                     frame, kind = resolve_image_paths(frame, column, base), "image"
+            if kind != "image":
+                base = source_folder(spec.source)
+                frame, kind, target = detect_kind(spec, frame, kind, target, base)
     if validation is None and spec.validation:
         validation = read_table(spec.validation, fmt=spec.format)
     if test is None and spec.test:
         test = read_table(spec.test, fmt=spec.format)
+    if kind == "audio":  # separate validation/test tables list their clips the same way
+        validation, test = audio_table(validation, spec.validation), audio_table(test, spec.test)
     image_column = None
     if kind in {"auto", "image"}:
         # arrays are images only when marked so (N×H×W / N×C×H×W input) or asked for: a
@@ -121,6 +134,8 @@ def load_frames(
 
 def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     """Clean, split, fit preprocessing on train, and tensorise every split."""
+    if frames.kind == "timeseries":  # time order rules its split, windows and scaling
+        return prepare_timeseries(spec, frames)
     targets = [frames.target] if isinstance(frames.target, str) else list(frames.target)
     summary: dict[str, Any] = {"dataset": frames.name, "rows_in": len(frames.frame), "cleaning": {}}
     frame = _infinite_to_missing(frames.frame, summary)
@@ -138,7 +153,9 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
             frame = frame[~hashable.duplicated()].reset_index(drop=True)
         summary["cleaning"]["duplicate_rows_dropped"] = before - len(frame)
     schema = (
-        image_schema(frame, image, frames.target, frames.task)
+        audio_schema(frame, targets[0], frames.task)
+        if frames.kind == "audio"
+        else image_schema(frame, image, frames.target, frames.task)
         if image is not None
         else infer_schema(
             frame, frames.target, frames.task, spec.kinds, spec.drop, spec.split.group
@@ -174,7 +191,9 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     )
     kind = resolve_kind(frames.kind, schema, frame)
     pre: Preprocessor = (
-        ImagePreprocessor(schema, spec.image, image)
+        AudioPreprocessor(schema, spec.audio)
+        if kind == "audio"
+        else ImagePreprocessor(schema, spec.image, image)
         if image is not None
         else text_preprocessor(kind, schema, spec)
         or (
@@ -221,6 +240,10 @@ def preprocessor_from_state(schema: Schema, raw: dict[str, Any]) -> Preprocessor
         return ImagePreprocessor.from_state(schema, raw)
     if raw.get("kind") == "sequence":
         return SequencePreprocessor.from_state(schema, raw)
+    if raw.get("kind") == "audio":
+        return AudioPreprocessor.from_state(schema, raw)
+    if raw.get("kind") == "timeseries":
+        return TimeseriesPreprocessor.from_state(schema, raw)
     if raw.get("kind") in {"text", "mixed", "varseq"}:
         return text_preprocessor_from_state(schema, raw)
     return TabularPreprocessor.from_state(schema, raw)

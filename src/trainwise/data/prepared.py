@@ -85,6 +85,7 @@ class PreparedData:
     test: TensorSplit | None
     test_rows: pd.DataFrame | None
     summary: dict[str, Any] = field(default_factory=dict)
+    forecast: Any = None  # time series: test truths and baselines (timeseries.ForecastReference)
 
     @property
     def n_features(self) -> int:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from torch import nn
 
 from trainwise.errors import ModelError
 from trainwise.models.cnn1d import CNN1D
 from trainwise.models.cnn2d import CNN2D
 from trainwise.models.combiner import FAMILIES, CombinedNet
+from trainwise.models.forecast import LastValueResidual
 from trainwise.models.mlp import MLP
 from trainwise.models.resnet import ResNet
 from trainwise.registry import Registry
@@ -56,6 +58,7 @@ def _cnn1d(
     blocks: int,
     activation: str,
     dropout: float,
+    in_channels: int = 1,
 ) -> nn.Module:
     if cardinalities:
         raise ModelError(
@@ -66,6 +69,7 @@ def _cnn1d(
     return CNN1D(
         n_dense,
         out_features,
+        in_channels=in_channels,
         channels=channels,
         blocks_per_stage=blocks,
         activation_name=activation,
@@ -118,6 +122,8 @@ FAMILY_FOR_KIND = {
     "varseq": "rnn",
     "text": "embedding_bag",
     "mixed": "embedding_bag",
+    "audio": "cnn1d",
+    "timeseries": "mlp",
     "image": "cnn2d",
 }
 IMAGE_FAMILIES = {"cnn2d", "resnet"}
@@ -130,11 +136,17 @@ def model_config(
     cardinalities: list[int],
     kind: str,
     inputs: dict[str, Any] | None = None,
+    input_shape: tuple[int, ...] | None = None,
+    forecast: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Everything needed to rebuild the architecture, as JSON; `auto` follows the data kind.
 
     `inputs` describes inputs beyond dense and codes (text vocabularies and lengths, channels
-    of variable-length sequences), as the preprocessor reports them.
+    of variable-length sequences), as the preprocessor reports them. `input_shape` is one
+    row's dense shape: (channels, length) inputs (spectrograms, windows of several series) give
+    cnn1d its input channels and the MLP their flattened size. `forecast` (time series: targets
+    and horizon) wraps the network to predict the change from each target's last value
+    (models/forecast.py).
     """
     name = FAMILY_FOR_KIND[kind] if spec.name == "auto" else spec.name
     inputs = inputs or {}
@@ -165,20 +177,37 @@ def model_config(
             "activation": spec.activation,
             "dropout": spec.dropout,
         }
+    config = _family_config(spec, name, n_dense, out_features, cardinalities, input_shape)
+    if forecast is not None:
+        config["last_value_residual"] = [len(forecast["targets"]), int(forecast["horizon"])]
+    return config
+
+
+def _family_config(
+    spec: ModelSpec,
+    name: str,
+    n_dense: int,
+    out_features: int,
+    cardinalities: list[int],
+    input_shape: tuple[int, ...] | None,
+) -> dict[str, Any]:
+    shape = tuple(input_shape) if input_shape else (n_dense,)
     if name == "cnn1d":
+        channels = {"in_channels": shape[0]} if len(shape) == 2 else {}
         return {
             "name": name,
-            "n_dense": n_dense,
+            "n_dense": shape[-1],
             "out_features": out_features,
             "cardinalities": list(cardinalities),
             "channels": list(spec.channels),
             "blocks": spec.blocks,
             "activation": spec.activation,
             "dropout": spec.dropout,
+            **channels,
         }
     return {
         "name": name,
-        "n_dense": n_dense,
+        "n_dense": int(np.prod(shape)),
         "out_features": out_features,
         "cardinalities": list(cardinalities),
         "hidden": list(spec.hidden),
@@ -239,4 +268,6 @@ def build_model(config: dict[str, Any]) -> nn.Module:
             "check data.drop and data.kinds",
         )
     options = dict(config)
-    return MODELS.get(options.pop("name"))(**options)
+    residual = options.pop("last_value_residual", None)
+    net = MODELS.get(options.pop("name"))(**options)
+    return LastValueResidual(net, *residual) if residual else net

@@ -57,6 +57,7 @@ class MLP(nn.Module):
         self.head = nn.Linear(width, out_features)
 
     def forward(self, dense: torch.Tensor, codes: torch.Tensor | None = None) -> torch.Tensor:
+        dense = dense.flatten(1)  # (n, c, t) windows read as one vector; a no-op for tables
         if self.embeddings and codes is not None:
             embedded = [emb(codes[:, j]) for j, emb in enumerate(self.embeddings)]
             dense = torch.cat([dense, *embedded], dim=1)

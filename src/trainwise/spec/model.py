@@ -94,6 +94,15 @@ class AugmentSpec(Section):
     tables get it only when `tabular` is true."""
     tabular: bool = False
     """Also add `noise` to tabular features (off by default: it rarely helps tables)."""
+    time_mask: float = Field(0.1, ge=0, lt=1)
+    """Audio: mask (set to the mean) one band of up to this fraction of the frames per example,
+    `masks` times (SpecAugment time masking)."""
+    freq_mask: float = Field(0.1, ge=0, lt=1)
+    """Audio: mask one band of up to this fraction of the mel bins per example, `masks` times
+    (SpecAugment frequency masking)."""
+    masks: int = Field(2, ge=0)
+    """Audio: how many time masks and how many frequency masks per example."""
+
     flip: bool = False
     """Images: mirror left-right with probability 0.5. Off by default because it changes the
     meaning of text, digits and other oriented content; turn it on for photos of objects."""
@@ -117,6 +126,46 @@ class AugmentSpec(Section):
     """Text: replace each token by the unknown token with this probability."""
     token_swap: float = Field(0.0, ge=0, lt=1)
     """Text: swap each token with its right neighbour with this probability."""
+
+
+class AudioSpec(Section):
+    """Audio (data.kind=audio): how WAV files become log-mel spectrograms. Settings left empty
+    are chosen from the training clips and saved with the model."""
+
+    sample_rate: int | None = Field(None, ge=1000)
+    """Resample every clip to this rate (Hz); default: the most common rate of the training
+    clips, at most 16000."""
+    duration: float | None = Field(None, gt=0)
+    """Clip length in seconds after padding/trimming (centred); default: the 95th percentile
+    of the training clips' lengths, at most 10 s."""
+    n_mels: int = Field(64, ge=4)
+    """Mel bands of the spectrogram (the CNN's input channels)."""
+    n_fft: int | None = Field(None, ge=16)
+    """FFT size; default: the power of two nearest to a 25 ms window."""
+    hop: int | None = Field(None, ge=1)
+    """Hop between frames in samples; default: 10 ms."""
+    label_pattern: str = r"^([^_\-\s.]+)[_\-\s]"
+    """For a flat folder of WAV files: a regular expression whose first group is the label,
+    matched against the file name (default: the text before the first `_` or `-`, as in
+    `7_jackson_3.wav`). Class sub-folders need no pattern."""
+
+
+class TimeseriesSpec(Section):
+    """Time series (data.kind=timeseries): a table with a time column and one or more series,
+    turned into (lookback → horizon) forecasting windows in time order."""
+
+    time: str | None = None
+    """The time column; default: the one column that parses as dates/times."""
+    series: list[str] | None = None
+    """Input series; default: every numeric column except the time column."""
+    lookback: int | None = Field(None, ge=2)
+    """Past steps the model sees; default: twice the season when the season is at most 32
+    steps, else 32, and at most a quarter of the training part."""
+    horizon: int = Field(1, ge=1)
+    """Steps ahead to forecast (one output per step and target series)."""
+    season: int | None = Field(None, ge=1)
+    """Seasonal period in steps (seasonal-naive baseline, MASE); default: detected from the
+    time step and the autocorrelation of the training part (1 when none is found)."""
 
 
 class ImageSpec(Section):
@@ -166,7 +215,9 @@ class DataSpec(Section):
     """Optional separate validation file; otherwise split from `source`."""
     test: str | None = None
     """Optional separate test file; otherwise split from `source`."""
-    kind: Literal["auto", "tabular", "sequence", "text", "mixed", "image"] = "auto"
+    kind: Literal[
+        "auto", "tabular", "sequence", "text", "mixed", "image", "audio", "timeseries"
+    ] = "auto"
     """What the columns are: `tabular` (one feature each; text columns as TF-IDF features),
     `sequence` (the time steps of one signal, e.g. MNIST-1D, or one column holding arrays of
     varying length), `text` (free-text columns, tokenized), `mixed` (a table whose text columns
@@ -174,7 +225,10 @@ class DataSpec(Section):
     sub-folders, a table with a column of image paths, or image arrays). `auto`: a built-in
     dataset or the source's layout says (a folder or a column of image paths: image); `text`
     when every feature is free text; `sequence` when the one feature holds arrays; otherwise
-    tabular."""
+    tabular. `audio`: WAV files (auto for a folder
+    of them or a table with a column of .wav paths; docs/audio.md). `timeseries`: a time column
+    plus series to forecast (auto when one column holds dates and every other is numeric, or a
+    `data.timeseries` setting differs from its default; docs/timeseries.md)."""
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
@@ -182,6 +236,9 @@ class DataSpec(Section):
     split: SplitSpec = Field(default_factory=SplitSpec)
     clean: CleanSpec = Field(default_factory=CleanSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
+    audio: AudioSpec = Field(default_factory=AudioSpec)
+    timeseries: TimeseriesSpec = Field(default_factory=TimeseriesSpec)
+
     text: TextSpec = Field(default_factory=TextSpec)
     image: ImageSpec = Field(default_factory=ImageSpec)
     loading: Literal["auto", "memory", "stream"] = "auto"
@@ -234,7 +291,8 @@ class ModelSpec(Section):
         "auto", "mlp", "cnn1d", "rnn", "transformer", "embedding_bag", "cnn2d", "resnet"
     ] = "auto"
     """Architecture family; `auto` picks it from the data kind (tabular: mlp, sequence: cnn1d,
-    sequences of varying length: rnn, text and mixed: see docs/text.md, image: cnn2d)."""
+    sequences of varying length: rnn, text and mixed: see docs/text.md, image: cnn2d; audio:
+    cnn1d over the mel bands; timeseries: mlp over the window)."""
     hidden: list[int] = Field(default_factory=lambda: [256, 128], min_length=0)
     """Widths of the hidden layers, input side first."""
     activation: Activation = "relu"
@@ -289,7 +347,7 @@ class ScheduleSpec(Section):
     )
     """LR schedule. `plateau` halves the LR when validation loss stalls, which suits early
     stopping; `cosine` and `onecycle` anneal over `train.epochs`. `auto`: cosine for augmented
-    signal data (kind sequence), plateau otherwise."""
+    signal data (kinds sequence and audio), plateau otherwise."""
     warmup_epochs: float = Field(0.0, ge=0)
     """Linear warm-up length for cosine (in epochs, fractions allowed)."""
     step_size: int = Field(30, ge=1)
@@ -335,8 +393,8 @@ class DoctorSpec(Section):
 class TrainSpec(Section):
     epochs: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     """Maximum number of epochs (early stopping usually ends sooner). `auto`: 200 for tables;
-    for sequence data, enough epochs for about 2,000 optimisation steps (20 to 100 epochs),
-    annealed by the `auto` schedule."""
+    for sequence and audio data, enough epochs for about 2,000 optimisation steps (20 to 100
+    epochs), annealed by the `auto` schedule."""
     batch_size: int = Field(64, ge=1)
     """Mini-batch size."""
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adamw"

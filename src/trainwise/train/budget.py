@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from trainwise.spec.model import TrainSpec
 
-STEP_BUDGET_KINDS = {"sequence"}
+STEP_BUDGET_KINDS = {"sequence", "audio"}
 STEP_BUDGET = 2_000
 MIN_EPOCHS, MAX_EPOCHS = 20, 100
 TABLE_EPOCHS = 200

@@ -1,0 +1,280 @@
+"""Audio: WAV files → log-mel spectrograms, fitted on the training clips and saved as JSON.
+
+A dataset is a table of (path, label) rows, so splitting, stratification, the Predictor and
+`trainwise predict` work on audio exactly as on tables; only the preprocessor reads the files.
+Rows come from a folder of class sub-folders (`dog/1.wav`), a flat folder whose file names
+start with the label (`7_jackson_3.wav`, `data.audio.label_pattern`), or a CSV with a column of
+.wav paths (relative paths are read from the CSV's folder).
+
+Pipeline per clip: read (soundfile, any PCM/float WAV), average channels to mono, resample to
+one rate with a polyphase filter (scipy), pad or trim to one length (centred), then a power STFT
+(torch.stft, Hann window), a mel filterbank, log, and a per-mel-band standardisation whose mean
+and deviation come from the training clips. The output is (n, n_mels, frames): mel bands become
+the input channels of a 1-D CNN over time.
+
+The mel filterbank is the standard Slaney construction (librosa's default: linear below 1 kHz,
+logarithmic above, area-normalised triangles), written out here in a dozen lines rather than
+taken from librosa: librosa would pull in numba and llvmlite (tens of MB, slow first import)
+for one matrix, and torchaudio does not load with our torch. `test_audio.py` checks the matrix
+against its defining properties.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from trainwise.data.schema import Column, Schema, infer_task
+from trainwise.data.transforms import Features
+from trainwise.errors import DataError
+from trainwise.spec.model import AudioSpec
+
+PATH, LABEL = "path", "label"
+AUDIO_SUFFIXES = (".wav", ".wave")
+MAX_DEFAULT_RATE = 16_000
+MAX_DEFAULT_SECONDS = 10.0
+DURATION_PERCENTILE = 95
+LOG_FLOOR = 1e-6
+STFT_CHUNK = 256  # clips per STFT call: bounds peak memory on long datasets
+
+
+# ---- finding the clips --------------------------------------------------------------------
+def audio_rows(source: str, spec: AudioSpec) -> pd.DataFrame | None:
+    """(path, label) rows for a folder of WAV files; None when `source` is not such a folder."""
+    try:
+        root = Path(source).expanduser()
+        if not root.is_dir():
+            return None
+    except (OSError, RuntimeError, ValueError):  # "~nobody", NUL bytes, names too long
+        return None
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    if not files:  # not audio: perhaps images
+        return None
+    nested = [p for p in files if p.parent != root]
+    if nested:
+        labels = [p.relative_to(root).parts[0] for p in nested]
+        return pd.DataFrame({PATH: [str(p.resolve()) for p in nested], LABEL: labels})
+    pattern = re.compile(spec.label_pattern)
+    matches = [pattern.search(p.name) for p in files]
+    unmatched = [p.name for p, m in zip(files, matches, strict=True) if not m or not m.groups()]
+    if unmatched:
+        raise DataError(
+            f"cannot read a label from file name(s) such as {unmatched[0]!r} "
+            f"(pattern {spec.label_pattern!r})",
+            "class sub-folders, or file names whose label the pattern's first group captures",
+            "move the files into one folder per class, set data.audio.label_pattern, or "
+            "list path and label in a CSV",
+        )
+    labels = [m.group(1) for m in matches if m]
+    return pd.DataFrame({PATH: [str(p.resolve()) for p in files], LABEL: labels})
+
+
+def wav_column(frame: pd.DataFrame) -> str | None:
+    """The column of a table that lists audio files (most values end in .wav), if any."""
+    for name in frame.columns:
+        values = frame[name].dropna()
+        if len(values) == 0 or pd.api.types.is_numeric_dtype(values):
+            continue
+        ends = values.astype(str).str.strip().str.lower().str.endswith(AUDIO_SUFFIXES)
+        if ends.mean() >= 0.9:
+            return str(name)
+    return None
+
+
+def rows_from_table(frame: pd.DataFrame, column: str, base: str | Path) -> pd.DataFrame:
+    """A CSV's path column as absolute paths (relative ones are read from the CSV's folder),
+    renamed to `path` so the preprocessor finds it in training and prediction alike."""
+    base = Path(base).resolve()
+    paths = frame[column].astype("string").str.strip()
+    resolved = [str(p) if p is pd.NA or Path(p).is_absolute() else str(base / p) for p in paths]
+    out = frame.drop(columns=[column]).copy()
+    out.insert(0, PATH, resolved)
+    return out
+
+
+def audio_schema(frame: pd.DataFrame, target: str, task: str) -> Schema:
+    """The schema of (path, label) rows: the path is the one input, read by the preprocessor."""
+    task, classes = infer_task(frame, [target], task)
+    path = Column(PATH, "audio", "paths of audio files", int(frame[PATH].isna().sum()), 0)
+    others = tuple(
+        Column(str(c), "identifier", "not used for audio", 0, 0)
+        for c in frame.columns
+        if c not in (PATH, target)
+    )
+    return Schema((path, *others), (target,), task, tuple(classes))
+
+
+# ---- reading and resampling ---------------------------------------------------------------
+def read_wav(path: str) -> tuple[np.ndarray, int]:
+    """Mono float32 samples in [-1, 1] and the file's sample rate."""
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(path, dtype="float32", always_2d=True)
+    except Exception as exc:  # soundfile raises its own LibsndfileError, RuntimeError, OSError
+        raise DataError(
+            f"cannot read audio file {path!r} ({type(exc).__name__}: {str(exc)[:120]})",
+            "a readable WAV file (PCM or float)",
+            "check the path exists and the file is a valid .wav",
+        ) from None
+    if data.shape[0] == 0:
+        raise DataError(f"audio file {path!r} is empty", "at least one sample", "remove it")
+    return data.mean(axis=1), int(rate)
+
+
+def resample(x: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
+    """Polyphase resampling (scipy), which low-pass filters before decimating (no aliasing)."""
+    if rate == target_rate:
+        return x
+    from scipy.signal import resample_poly
+
+    g = math.gcd(rate, target_rate)
+    return resample_poly(x, target_rate // g, rate // g).astype(np.float32)
+
+
+def fit_length(x: np.ndarray, n: int) -> np.ndarray:
+    """Pad with silence or trim, keeping the clip centred."""
+    if len(x) >= n:
+        start = (len(x) - n) // 2
+        return x[start : start + n]
+    left = (n - len(x)) // 2
+    return np.pad(x, (left, n - len(x) - left))
+
+
+# ---- the mel spectrogram ------------------------------------------------------------------
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    f = np.asarray(f, dtype=np.float64)
+    linear = f / (200.0 / 3)
+    log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log, linear)
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), m * 200.0 / 3)
+
+
+def mel_filterbank(rate: int, n_fft: int, n_mels: int) -> np.ndarray:
+    """(n_mels, n_fft // 2 + 1) Slaney mel filters from 0 Hz to Nyquist (librosa's default).
+
+    >>> mel_filterbank(8000, 256, 32).shape
+    (32, 129)
+    """
+    freqs = np.linspace(0, rate / 2, n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(0.0, float(_hz_to_mel(rate / 2)), n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - freqs[None, :]
+    rising, falling = -ramps[:-2] / widths[:-1, None], ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    return weights * (2.0 / (edges[2:] - edges[:-2]))[:, None]  # equal area per filter
+
+
+def log_mel(clips: np.ndarray, fbank: torch.Tensor, n_fft: int, hop: int) -> np.ndarray:
+    """(n, samples) → (n, n_mels, frames) log mel power, via torch.stft in chunks."""
+    window = torch.hann_window(n_fft)
+    out = []
+    for start in range(0, len(clips), STFT_CHUNK):
+        x = torch.from_numpy(np.ascontiguousarray(clips[start : start + STFT_CHUNK]))
+        spec = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)
+        power = spec.real.square() + spec.imag.square()
+        out.append(torch.log(fbank @ power + LOG_FLOOR).numpy())
+    return np.concatenate(out) if out else np.zeros((0, fbank.shape[0], 0), dtype=np.float32)
+
+
+# ---- the preprocessor ---------------------------------------------------------------------
+class AudioPreprocessor:
+    """Reads the clips a frame lists and returns standardised log-mel spectrograms."""
+
+    def __init__(self, schema: Schema, spec: AudioSpec) -> None:
+        self.schema = schema
+        self.spec = spec
+        self.state_: dict[str, Any] = {}
+
+    def fit(self, frame: pd.DataFrame) -> AudioPreprocessor:
+        waves = self._read(frame)
+        rates = pd.Series([r for _, r in waves])
+        rate = self.spec.sample_rate or min(int(rates.mode().iloc[0]), MAX_DEFAULT_RATE)
+        seconds = self.spec.duration
+        if seconds is None:
+            lengths = np.array([len(x) / r for x, r in waves])
+            seconds = min(float(np.percentile(lengths, DURATION_PERCENTILE)), MAX_DEFAULT_SECONDS)
+        n_fft = self.spec.n_fft or 2 ** round(math.log2(0.025 * rate))
+        hop = self.spec.hop or max(1, round(0.010 * rate))
+        self.state_ = {
+            "sample_rate": rate,
+            "duration": round(seconds, 4),
+            "n_samples": max(n_fft, round(seconds * rate)),
+            "n_mels": self.spec.n_mels,
+            "n_fft": n_fft,
+            "hop": hop,
+        }
+        mel = self._log_mel(waves)
+        std = mel.std(axis=(0, 2))
+        self.state_["mean"] = mel.mean(axis=(0, 2)).tolist()
+        self.state_["std"] = np.where(std > 1e-6, std, 1.0).tolist()
+        return self
+
+    def transform(self, frame: pd.DataFrame) -> Features:
+        mel = self._log_mel(self._read(frame))
+        mean = np.asarray(self.state_["mean"], dtype=np.float32)[None, :, None]
+        std = np.asarray(self.state_["std"], dtype=np.float32)[None, :, None]
+        dense = ((mel - mean) / std).astype(np.float32)
+        return Features(dense, np.zeros((len(frame), 0), dtype=np.int64))
+
+    def describe(self) -> dict[str, Any]:
+        s = self.state_
+        frames = 1 + s["n_samples"] // s["hop"]
+        return {
+            "audio": {k: s[k] for k in ("sample_rate", "duration", "n_mels", "n_fft", "hop")},
+            "spectrogram_shape": [s["n_mels"], frames],
+            "scaling": "per mel band mean and standard deviation (train)",
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"kind": "audio", "spec": self.spec.model_dump(), "state": self.state_}
+
+    @classmethod
+    def from_state(cls, schema: Schema, raw: dict[str, Any]) -> AudioPreprocessor:
+        pre = cls(schema, AudioSpec.model_validate(raw["spec"]))
+        pre.state_ = raw["state"]
+        return pre
+
+    @property
+    def embedding_cardinalities(self) -> list[int]:
+        return []
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f"mel{i}" for i in range(self.state_["n_mels"])]
+
+    def _read(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, int]]:
+        if PATH not in frame.columns:
+            raise DataError(
+                f"the rows lack the {PATH!r} column of audio files",
+                f"a {PATH!r} column (or the path column used in training)",
+                "pass a CSV with the paths of the .wav files in a column named 'path'",
+            )
+        paths = frame[PATH]
+        if paths.isna().any():
+            raise DataError(
+                f"{int(paths.isna().sum())} row(s) have no audio path",
+                "a .wav path on every row",
+                "fill in or drop those rows",
+            )
+        return [read_wav(str(p)) for p in paths]
+
+    def _log_mel(self, waves: list[tuple[np.ndarray, int]]) -> np.ndarray:
+        s = self.state_
+        clips = np.zeros((len(waves), s["n_samples"]), dtype=np.float32)
+        for i, (x, rate) in enumerate(waves):
+            clips[i] = fit_length(resample(x, rate, s["sample_rate"]), s["n_samples"])
+        fbank = torch.from_numpy(
+            mel_filterbank(s["sample_rate"], s["n_fft"], s["n_mels"]).astype(np.float32)
+        )
+        return log_mel(clips, fbank, s["n_fft"], s["hop"])
