@@ -84,4 +84,5 @@ def test_auto_fit_tunes_refits_tests_once_and_writes_a_rerunnable_spec(tmp_path)
     assert spec.tune.space  # the space used, for `trainwise tune best_spec.yaml`
     assert (result.path / "tuning" / "trials.csv").is_file()
     longest = pd.read_csv(result.path / "tuning" / "trials.csv")["seconds"].max()
-    assert took <= 20 + longest  # the budget, overrun by less than one trial
+    # the budget, overrun by less than one trial (plus the seconds to write the results)
+    assert took <= 20 + longest + 2

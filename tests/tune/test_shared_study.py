@@ -153,7 +153,9 @@ def test_a_killed_study_resumes_with_every_completed_trial(tmp_path):
             proc.send_signal(signal.SIGKILL)
             proc.communicate()  # reaps it and closes its pipes
             break
-    assert proc.returncode == -signal.SIGKILL, "the study finished before it could be killed"
+    assert proc.returncode == -signal.SIGKILL, (
+        f"the study ended before it could be killed: {proc.returncode}, {proc.communicate()[1]}"
+    )
     kept = {t.number: t.value for t in load_existing(url, "killed").get_trials(
         states=(TrialState.COMPLETE,))}  # fmt: skip
     assert len(kept) >= 2

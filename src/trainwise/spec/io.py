@@ -144,7 +144,8 @@ def spec_error_from(exc: ValidationError) -> SpecError:
     elif kind == "value_error":
         expected = str(ctx.get("error", first["msg"]))
         if not loc or loc[0] == "tune":  # a check across fields: its own words say it best
-            return SpecError(f"{expected}{more}", "", "fix the spec's tune section")
+            where = field if loc else "tune"
+            return SpecError(f"spec field {where!r}: {expected}{more}", "", "fix that section")
     return SpecError(
         f"spec field {field!r} has invalid value {short_repr(value)}{more}", expected, fix
     )

@@ -126,7 +126,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             text = str(exc).strip()
             # workers that start together on an empty database race to create its tables:
             # the loser sees a duplicate and succeeds on the next try
-            if attempt < 3 and ("duplicate key" in text or "already exists" in text):
+            # (SQLite may also report its lock held by the other creator)
+            racing = ("duplicate key", "already exists", "database is locked")
+            if attempt < 3 and any(mark in text for mark in racing):
                 time.sleep(0.5 + attempt)
                 continue
             reason = text.splitlines()[0][:200] if text else type(exc).__name__
