@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import soundfile as sf
 import torch
+from audio_fixtures import PITCHES, write_tones
 from safetensors.torch import load_file
 
 import trainwise
@@ -24,30 +25,6 @@ from trainwise.data.augment import build_augment, spec_augment, step_generator
 from trainwise.data.prepare import load_frames, preprocessor_from_state
 from trainwise.errors import DataError, Interrupted
 from trainwise.spec.model import AudioSpec, AugmentSpec, DataSpec, Spec
-
-PITCHES = {"low": 300.0, "mid": 900.0, "high": 2200.0}
-
-
-def tone(freq: float, seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    wave = 0.4 * np.sin(2 * np.pi * freq * (1 + rng.uniform(-0.03, 0.03)) * t)
-    return (wave + 0.02 * rng.normal(size=t.size)).astype(np.float32)
-
-
-def write_tones(root: Path, per_class: int = 12, flat: bool = False, seed: int = 0) -> Path:
-    """Tones of three pitches, 0.2-0.5 s, mostly 8 kHz, some 16 kHz stereo (to resample)."""
-    rng = np.random.default_rng(seed)
-    for label, freq in PITCHES.items():
-        for i in range(per_class):
-            rate = 16_000 if i % 4 == 0 else 8_000
-            wave = tone(freq, rng.uniform(0.2, 0.5), rate, rng)
-            if rate == 16_000:
-                wave = np.stack([wave, wave], axis=1)
-            folder = root if flat else root / label
-            folder.mkdir(parents=True, exist_ok=True)
-            sf.write(folder / f"{label}_{i}.wav", wave, rate, subtype="PCM_16")
-    return root
-
 
 def test_class_folders_and_flat_names_give_the_same_labels(tmp_path: Path) -> None:
     nested = audio_rows(str(write_tones(tmp_path / "n", per_class=2)), AudioSpec())

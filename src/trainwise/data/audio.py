@@ -111,6 +111,18 @@ def audio_schema(frame: pd.DataFrame, target: str, task: str) -> Schema:
 
 
 # ---- reading and resampling ---------------------------------------------------------------
+def _unreadable(path: str, exc: Exception) -> DataError:
+    return DataError(
+        f"cannot read audio file {path!r} ({type(exc).__name__}: {str(exc)[:120]})",
+        "a readable WAV file (PCM or float)",
+        "check the path exists and the file is a valid .wav",
+    )
+
+
+def _empty(path: str) -> DataError:
+    return DataError(f"audio file {path!r} is empty", "at least one sample", "remove it")
+
+
 def read_wav(path: str) -> tuple[np.ndarray, int]:
     """Mono float32 samples in [-1, 1] and the file's sample rate."""
     import soundfile as sf
@@ -118,14 +130,24 @@ def read_wav(path: str) -> tuple[np.ndarray, int]:
     try:
         data, rate = sf.read(path, dtype="float32", always_2d=True)
     except Exception as exc:  # soundfile raises its own LibsndfileError, RuntimeError, OSError
-        raise DataError(
-            f"cannot read audio file {path!r} ({type(exc).__name__}: {str(exc)[:120]})",
-            "a readable WAV file (PCM or float)",
-            "check the path exists and the file is a valid .wav",
-        ) from None
+        raise _unreadable(path, exc) from None
     if data.shape[0] == 0:
-        raise DataError(f"audio file {path!r} is empty", "at least one sample", "remove it")
+        raise _empty(path)
     return data.mean(axis=1), int(rate)
+
+
+def probe_wav(path: str) -> tuple[int, int]:
+    """(samples, sample rate) from the file's header alone: fitting the rate and the duration
+    needs no decoding, so it costs a header read per clip and no memory per clip."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(path)
+    except Exception as exc:
+        raise _unreadable(path, exc) from None
+    if info.frames <= 0:
+        raise _empty(path)
+    return int(info.frames), int(info.samplerate)
 
 
 def resample(x: np.ndarray, rate: int, target_rate: int) -> np.ndarray:
@@ -189,7 +211,20 @@ def log_mel(clips: np.ndarray, fbank: torch.Tensor, n_fft: int, hop: int) -> np.
 
 # ---- the preprocessor ---------------------------------------------------------------------
 class AudioPreprocessor:
-    """Reads the clips a frame lists and returns standardised log-mel spectrograms."""
+    """Reads the clips a frame lists and returns standardised log-mel spectrograms.
+
+    `decode(paths)` is the one function from files to model input: the in-memory path calls it
+    for a whole split (in chunks of `STFT_CHUNK` clips), the streaming path once per batch in
+    worker processes (`data/streaming.py`). Each clip is processed alone (the STFT and the
+    filterbank product are per clip), so both give bit-identical spectrograms.
+
+    Fitting never holds the training set: the rate and the duration come from the files'
+    headers, the per-band statistics from one chunked pass over every training clip (merged
+    with Chan's parallel update in float64), so a fit is the same, and as cheap in memory, on
+    both loading paths.
+    """
+
+    column = PATH  # the column `decode` reads (the streaming path's `Decoder` protocol)
 
     def __init__(self, schema: Schema, spec: AudioSpec) -> None:
         self.schema = schema
@@ -197,12 +232,13 @@ class AudioPreprocessor:
         self.state_: dict[str, Any] = {}
 
     def fit(self, frame: pd.DataFrame) -> AudioPreprocessor:
-        waves = self._read(frame)
-        rates = pd.Series([r for _, r in waves])
+        paths = self._paths(frame)
+        probes = [probe_wav(p) for p in paths]
+        rates = pd.Series([r for _, r in probes])
         rate = self.spec.sample_rate or min(int(rates.mode().iloc[0]), MAX_DEFAULT_RATE)
         seconds = self.spec.duration
         if seconds is None:
-            lengths = np.array([len(x) / r for x, r in waves])
+            lengths = np.array([n / r for n, r in probes])
             seconds = min(float(np.percentile(lengths, DURATION_PERCENTILE)), MAX_DEFAULT_SECONDS)
         n_fft = self.spec.n_fft or 2 ** round(math.log2(0.025 * rate))
         hop = self.spec.hop or max(1, round(0.010 * rate))
@@ -214,25 +250,51 @@ class AudioPreprocessor:
             "n_fft": n_fft,
             "hop": hop,
         }
-        mel = self._log_mel(waves)
-        std = mel.std(axis=(0, 2))
-        self.state_["mean"] = mel.mean(axis=(0, 2)).tolist()
+        mean, std = self._band_statistics(paths)
+        self.state_["mean"] = mean.tolist()
         self.state_["std"] = np.where(std > 1e-6, std, 1.0).tolist()
         return self
 
+    def _band_statistics(self, paths: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and standard deviation of each mel band over every frame of every clip, one
+        chunk of clips in memory at a time."""
+        count, mean, m2 = 0, np.zeros(self.spec.n_mels), np.zeros(self.spec.n_mels)
+        for start in range(0, len(paths), STFT_CHUNK):
+            mel = self._log_mel(paths[start : start + STFT_CHUNK]).astype(np.float64)
+            n = mel.shape[0] * mel.shape[2]
+            chunk_mean = mel.mean(axis=(0, 2))
+            chunk_m2 = ((mel - chunk_mean[None, :, None]) ** 2).sum(axis=(0, 2))
+            delta, total = chunk_mean - mean, count + n
+            mean = mean + delta * (n / total)
+            m2 = m2 + chunk_m2 + delta**2 * (count * n / total)
+            count = total
+        return mean, np.sqrt(m2 / max(count, 1))
+
     def transform(self, frame: pd.DataFrame) -> Features:
-        mel = self._log_mel(self._read(frame))
-        mean = np.asarray(self.state_["mean"], dtype=np.float32)[None, :, None]
-        std = np.asarray(self.state_["std"], dtype=np.float32)[None, :, None]
-        dense = ((mel - mean) / std).astype(np.float32)
+        paths = self._paths(frame)
+        dense = np.empty((len(paths), *self.input_shape), dtype=np.float32)
+        for start in range(0, len(paths), STFT_CHUNK):  # raw waves of one chunk at a time
+            dense[start : start + STFT_CHUNK] = self.decode(paths[start : start + STFT_CHUNK])
         return Features(dense, np.zeros((len(frame), 0), dtype=np.int64))
+
+    def decode(self, values: list[Any]) -> np.ndarray:
+        """Paths → float32 (n, n_mels, frames), standardised with the training statistics."""
+        mel = self._log_mel([str(v) for v in values])
+        mel -= np.asarray(self.state_["mean"], dtype=np.float32)[None, :, None]
+        mel /= np.asarray(self.state_["std"], dtype=np.float32)[None, :, None]
+        return mel
+
+    @property
+    def input_shape(self) -> tuple[int, int]:
+        """(n_mels, frames) of one clip: torch.stft with centre padding gives 1 + n // hop."""
+        s = self.state_
+        return (s["n_mels"], 1 + s["n_samples"] // s["hop"])
 
     def describe(self) -> dict[str, Any]:
         s = self.state_
-        frames = 1 + s["n_samples"] // s["hop"]
         return {
             "audio": {k: s[k] for k in ("sample_rate", "duration", "n_mels", "n_fft", "hop")},
-            "spectrogram_shape": [s["n_mels"], frames],
+            "spectrogram_shape": list(self.input_shape),
             "scaling": "per mel band mean and standard deviation (train)",
         }
 
@@ -253,7 +315,7 @@ class AudioPreprocessor:
     def feature_names(self) -> list[str]:
         return [f"mel{i}" for i in range(self.state_["n_mels"])]
 
-    def _read(self, frame: pd.DataFrame) -> list[tuple[np.ndarray, int]]:
+    def _paths(self, frame: pd.DataFrame) -> list[str]:
         if PATH not in frame.columns:
             raise DataError(
                 f"the rows lack the {PATH!r} column of audio files",
@@ -267,12 +329,14 @@ class AudioPreprocessor:
                 "a .wav path on every row",
                 "fill in or drop those rows",
             )
-        return [read_wav(str(p)) for p in paths]
+        return [str(p) for p in paths]
 
-    def _log_mel(self, waves: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    def _log_mel(self, paths: list[str]) -> np.ndarray:
+        """Unstandardised log-mel spectrograms of the clips: read, resample, pad/trim, STFT."""
         s = self.state_
-        clips = np.zeros((len(waves), s["n_samples"]), dtype=np.float32)
-        for i, (x, rate) in enumerate(waves):
+        clips = np.zeros((len(paths), s["n_samples"]), dtype=np.float32)
+        for i, path in enumerate(paths):  # per clip: reading is inherently per file
+            x, rate = read_wav(path)
             clips[i] = fit_length(resample(x, rate, s["sample_rate"]), s["n_samples"])
         fbank = torch.from_numpy(
             mel_filterbank(s["sample_rate"], s["n_fft"], s["n_mels"]).astype(np.float32)

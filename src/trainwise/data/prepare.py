@@ -30,7 +30,7 @@ from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sequence import SequencePreprocessor
 from trainwise.data.sources import read_table
 from trainwise.data.split import split_rows
-from trainwise.data.streaming import image_split, should_stream
+from trainwise.data.streaming import decoded_split, should_stream
 from trainwise.data.target import TargetEncoder
 from trainwise.data.text_kinds import resolve_kind, text_preprocessor, text_preprocessor_from_state
 from trainwise.data.timeseries import TimeseriesPreprocessor, prepare_timeseries
@@ -203,22 +203,21 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         )
     ).fit(train)
     target = TargetEncoder(schema).fit(train)
-    stream = isinstance(pre, ImagePreprocessor) and should_stream(
-        spec, pre, len(train) + len(val) + len(test)
-    )
+    decoded = isinstance(pre, ImagePreprocessor | AudioPreprocessor)  # read from files
+    stream = decoded and should_stream(spec, pre, len(train) + len(val) + len(test))
 
     def split_tensors(rows: pd.DataFrame) -> TensorSplit | None:
         if not len(rows):
             return None
-        if isinstance(pre, ImagePreprocessor):
-            return image_split(pre, target, rows, stream, spec.workers)  # type: ignore[return-value]
+        if decoded:
+            return decoded_split(pre, target, rows, stream, spec.workers)  # type: ignore[arg-type,return-value]
         return tensorise(pre, target, rows)
 
     described = _describe(schema, pre, train, val, test, indices.notes)
     described["cleaning"] = summary["cleaning"] | described["cleaning"]
     summary.update(described)
     summary["kind"] = kind
-    if isinstance(pre, ImagePreprocessor):
+    if decoded:
         summary["loading"] = "stream" if stream else "memory"
     train_split = split_tensors(train)
     assert train_split is not None  # split_rows guarantees training rows

@@ -1,4 +1,4 @@
-"""The streaming path: images decoded from disk per batch, in worker processes.
+"""The streaming path: files (images, audio) decoded from disk per batch, in worker processes.
 
 `StreamingSplit` has the surface of `TensorSplit` (len, y, input_shape, inputs, batches, to), so
 the loop, validation and prediction do not know which path they are on. Its batches are the
@@ -16,13 +16,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from math import prod
+from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from trainwise.data.images import ImagePreprocessor
 from trainwise.data.prepared import TensorSplit, tensorise
 from trainwise.data.target import TargetEncoder
 from trainwise.errors import DataError
@@ -32,13 +33,27 @@ PREFETCH = 4  # batches each worker decodes ahead
 MAX_WORKERS = 8
 
 
-def decoded_bytes(pre: ImagePreprocessor, rows: int) -> int:
-    """Size of `rows` decoded images as float32 tensors."""
-    c, h, w = pre.input_shape
-    return rows * c * h * w * 4
+class Decoder(Protocol):
+    """A fitted preprocessor whose rows are decoded from files: one per data kind (images,
+    audio). `decode` must treat each row alone (no statistics across the batch), so a row
+    decodes the same in any batch, in any process."""
+
+    column: str  # the column of values (paths, arrays) that `decode` reads
+
+    @property
+    def input_shape(self) -> tuple[int, ...]: ...
+
+    def decode(self, values: list[Any]) -> np.ndarray:
+        """A batch of values → float32 model input (len(values), *input_shape)."""
+        ...
 
 
-def should_stream(spec: DataSpec, pre: ImagePreprocessor, rows: int) -> bool:
+def decoded_bytes(pre: Decoder, rows: int) -> int:
+    """Size of `rows` decoded rows as float32 tensors."""
+    return rows * prod(pre.input_shape) * 4
+
+
+def should_stream(spec: DataSpec, pre: Decoder, rows: int) -> bool:
     """`data.loading`, with `auto` streaming when the decoded splits exceed the memory limit."""
     if spec.loading != "auto":
         return spec.loading == "stream"
@@ -50,14 +65,14 @@ def default_workers() -> int:
     return max(0, min(MAX_WORKERS, (cores or 1) - 1))
 
 
-def image_split(
-    pre: ImagePreprocessor,
+def decoded_split(
+    pre: Decoder,
     target: TargetEncoder,
     rows: pd.DataFrame,
     stream: bool,
     workers: int | None,
 ) -> TensorSplit | StreamingSplit:
-    """One split of image rows: decoded once into tensors, or streamed from disk."""
+    """One split of rows read from files: decoded once into tensors, or streamed from disk."""
     if not stream:
         return tensorise(pre, target, rows)
     return StreamingSplit(
@@ -68,6 +83,9 @@ def image_split(
     )
 
 
+image_split = decoded_split  # the name it had when only images streamed
+
+
 class _Decode(Dataset):
     """Decodes a whole batch of indices at once (`__getitems__`), in a worker process.
 
@@ -75,7 +93,7 @@ class _Decode(Dataset):
     re-raise it in the parent as a generic error, losing the file name and the fix.
     """
 
-    def __init__(self, values: list[Any], pre: ImagePreprocessor) -> None:
+    def __init__(self, values: list[Any], pre: Decoder) -> None:
         self.values, self.pre = values, pre
 
     def __len__(self) -> int:
@@ -114,11 +132,11 @@ def _one_thread(_: int) -> None:
 
 @dataclass(eq=False)
 class StreamingSplit:
-    """Paths and labels of one split; images decoded per batch. See the module docstring."""
+    """Paths and labels of one split; rows decoded per batch. See the module docstring."""
 
     values: list[Any]
     y: torch.Tensor
-    pre: ImagePreprocessor
+    pre: Decoder
     workers: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     _loader: DataLoader | None = field(default=None, repr=False)

@@ -242,14 +242,14 @@ class DataSpec(Section):
     text: TextSpec = Field(default_factory=TextSpec)
     image: ImageSpec = Field(default_factory=ImageSpec)
     loading: Literal["auto", "memory", "stream"] = "auto"
-    """Images: `memory` decodes every image once into tensors; `stream` decodes each batch from
-    disk in worker processes (memory bounded by the batch size). `auto` streams when the decoded
-    float32 tensors of all splits would exceed `memory_limit_mb`."""
+    """Images and audio: `memory` decodes every file once into tensors; `stream` decodes each
+    batch from disk in worker processes (memory bounded by the batch size). `auto` streams when
+    the decoded float32 tensors of all splits would exceed `memory_limit_mb`."""
     memory_limit_mb: int = Field(2048, ge=1)
     """Decoded size above which `loading: auto` streams from disk."""
     workers: int | None = Field(None, ge=0)
-    """Worker processes decoding images on the streaming path; default: CPU cores - 1, at most
-    8 (0 decodes in the training process)."""
+    """Worker processes decoding images or audio on the streaming path; default: CPU cores - 1,
+    at most 8 (0 decodes in the training process)."""
 
 
 class RNNSpec(Section):
