@@ -26,6 +26,7 @@ from trainwise.data.prepare import load_frames, preprocessor_from_state
 from trainwise.errors import DataError, Interrupted
 from trainwise.spec.model import AudioSpec, AugmentSpec, DataSpec, Spec
 
+
 def test_class_folders_and_flat_names_give_the_same_labels(tmp_path: Path) -> None:
     nested = audio_rows(str(write_tones(tmp_path / "n", per_class=2)), AudioSpec())
     flat = audio_rows(str(write_tones(tmp_path / "f", per_class=2, flat=True)), AudioSpec())

@@ -170,7 +170,7 @@ def fit_length(x: np.ndarray, n: int) -> np.ndarray:
 
 
 # ---- the mel spectrogram ------------------------------------------------------------------
-def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+def _hz_to_mel(f: np.ndarray | float) -> np.ndarray:
     f = np.asarray(f, dtype=np.float64)
     linear = f / (200.0 / 3)
     log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)

@@ -203,21 +203,21 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         )
     ).fit(train)
     target = TargetEncoder(schema).fit(train)
-    decoded = isinstance(pre, ImagePreprocessor | AudioPreprocessor)  # read from files
-    stream = decoded and should_stream(spec, pre, len(train) + len(val) + len(test))
+    decoder = pre if isinstance(pre, ImagePreprocessor | AudioPreprocessor) else None  # files
+    stream = decoder is not None and should_stream(spec, decoder, len(train) + len(val) + len(test))
 
     def split_tensors(rows: pd.DataFrame) -> TensorSplit | None:
         if not len(rows):
             return None
-        if decoded:
-            return decoded_split(pre, target, rows, stream, spec.workers)  # type: ignore[arg-type,return-value]
+        if decoder is not None:
+            return decoded_split(decoder, target, rows, stream, spec.workers)  # type: ignore[return-value]
         return tensorise(pre, target, rows)
 
     described = _describe(schema, pre, train, val, test, indices.notes)
     described["cleaning"] = summary["cleaning"] | described["cleaning"]
     summary.update(described)
     summary["kind"] = kind
-    if decoded:
+    if decoder is not None:
         summary["loading"] = "stream" if stream else "memory"
     train_split = split_tensors(train)
     assert train_split is not None  # split_rows guarantees training rows

@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from trainwise.data.prepared import TensorSplit, tensorise
 from trainwise.data.target import TargetEncoder
+from trainwise.data.transforms import Preprocessor
 from trainwise.errors import DataError
 from trainwise.spec.model import DataSpec
 
@@ -33,10 +34,11 @@ PREFETCH = 4  # batches each worker decodes ahead
 MAX_WORKERS = 8
 
 
-class Decoder(Protocol):
+class Decoder(Preprocessor, Protocol):
     """A fitted preprocessor whose rows are decoded from files: one per data kind (images,
     audio). `decode` must treat each row alone (no statistics across the batch), so a row
-    decodes the same in any batch, in any process."""
+    decodes the same in any batch, in any process, and `transform` must equal `decode` of the
+    whole column (the in-memory path)."""
 
     column: str  # the column of values (paths, arrays) that `decode` reads
 
@@ -154,7 +156,7 @@ class StreamingSplit:
         if isinstance(index, torch.Tensor):
             rows = index.cpu().reshape(-1).tolist()
         else:
-            rows = range(len(self))[slice(None) if index is None else index]
+            rows = list(range(len(self))[slice(None) if index is None else index])
         dense = self.pre.decode([self.values[i] for i in rows])
         return (torch.from_numpy(dense).to(self.device),)
 
