@@ -42,6 +42,9 @@ MAX_DEFAULT_SECONDS = 10.0
 DURATION_PERCENTILE = 95
 LOG_FLOOR = 1e-6
 STFT_CHUNK = 256  # clips per STFT call: bounds peak memory on long datasets
+# clips per chunk of the statistics pass of `fit`: smaller chunks keep the heap from growing
+# with the number of chunks (measured: +55 MiB peak at 64 for 700 or 2800 clips, +125/+170 at 256)
+FIT_CHUNK = 64
 
 
 # ---- finding the clips --------------------------------------------------------------------
@@ -219,9 +222,9 @@ class AudioPreprocessor:
     filterbank product are per clip), so both give bit-identical spectrograms.
 
     Fitting never holds the training set: the rate and the duration come from the files'
-    headers, the per-band statistics from one chunked pass over every training clip (merged
-    with Chan's parallel update in float64), so a fit is the same, and as cheap in memory, on
-    both loading paths.
+    headers, the per-band statistics from one pass over every training clip, `FIT_CHUNK` at a
+    time (merged with Chan's parallel update in float64), so a fit is the same, and as cheap in
+    memory, on both loading paths.
     """
 
     column = PATH  # the column `decode` reads (the streaming path's `Decoder` protocol)
@@ -259,8 +262,8 @@ class AudioPreprocessor:
         """Mean and standard deviation of each mel band over every frame of every clip, one
         chunk of clips in memory at a time."""
         count, mean, m2 = 0, np.zeros(self.spec.n_mels), np.zeros(self.spec.n_mels)
-        for start in range(0, len(paths), STFT_CHUNK):
-            mel = self._log_mel(paths[start : start + STFT_CHUNK]).astype(np.float64)
+        for start in range(0, len(paths), FIT_CHUNK):
+            mel = self._log_mel(paths[start : start + FIT_CHUNK]).astype(np.float64)
             n = mel.shape[0] * mel.shape[2]
             chunk_mean = mel.mean(axis=(0, 2))
             chunk_m2 = ((mel - chunk_mean[None, :, None]) ** 2).sum(axis=(0, 2))
