@@ -11,11 +11,10 @@ are computed on the training part alone.
 Each window is (n_series, lookback), so a 1-D CNN reads the series as channels and an MLP reads
 the flattened window. Targets are `<series>[t+k]` for k = 1..horizon (a multi-output regression).
 
-Prediction in a new process takes a frame of history (the time column and the series): each row
-gets the forecast made at that row from the `lookback` rows up to it, so the last row's forecast
-is the forecast of the future. Rows with less history than `lookback` are forecast from a
-history padded with the first value (documented, not refused, so the output keeps one row per
-input row).
+A saved forecaster reads new history (to forecast, or to be scored) through
+data/timeseries_history.py, with the settings, grid and scaling saved here.
+`TimeseriesPreprocessor.transform` (the generic row-wise path) gives each row the window
+ending at it, padded with the first value where history is short.
 """
 
 from __future__ import annotations
