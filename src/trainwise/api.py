@@ -195,25 +195,12 @@ def fit(
                 "pass the same data (and validation/test, if given) as in the first call",
             )
         spec = None
-    if isinstance(spec, Spec):
-        base = spec.model_dump()
-    elif isinstance(spec, dict):
-        base = spec
-    elif spec is not None:
-        base = read_yaml(spec)
     if isinstance(model, dict):
         overrides["model"] = model
         model = None
-    frame, source = _training_frame(data)
-    if target is not None:
-        overrides["target"] = target
-    elif isinstance(data, tuple) and frame is not None and "data" not in overrides:
-        overrides["target"] = _array_target_names(frame)
-    if source is not None:
-        overrides["source"] = source
-    resolved = spec_from_kwargs(base, **overrides)
-    val_frame, _ = _training_frame(validation) if validation is not None else (None, None)
-    test_frame, _ = _training_frame(test) if test is not None else (None, None)
+    resolved, frame, val_frame, test_frame = _resolve(
+        data, target, validation, test, spec, overrides, base
+    )
     log = log or (print if resolved.output.progress else _silent)
     cv = None
     if resolved.evaluate.cv and resume is None and model is None:
@@ -330,7 +317,23 @@ def _resolve_for_search(
     overrides: dict[str, Any],
 ) -> tuple[Spec, Any]:
     """The spec and the raw frames a search trains on, loaded once."""
-    base: dict[str, Any] = {}
+    resolved, frame, val_frame, test_frame = _resolve(
+        data, target, validation, test, spec, overrides
+    )
+    return resolved, load_frames(resolved.data, frame, val_frame, test_frame)
+
+
+def _resolve(
+    data: DataLike | None,
+    target: str | list[str] | None,
+    validation: DataLike | None,
+    test: DataLike | None,
+    spec: str | Path | Spec | dict[str, Any] | None,
+    overrides: dict[str, Any],
+    base: dict[str, Any] | None = None,
+) -> tuple[Spec, Any, Any, Any]:
+    """The spec (a file, dict or Spec, else `base`, with the keyword overrides on top, the
+    data's source and target filled in) and the training, validation and test frames."""
     if isinstance(spec, Spec):
         base = spec.model_dump()
     elif isinstance(spec, dict):
@@ -344,10 +347,10 @@ def _resolve_for_search(
         overrides["target"] = _array_target_names(frame)
     if source is not None:
         overrides["source"] = source
-    resolved = spec_from_kwargs(base, **overrides)
+    resolved = spec_from_kwargs(base or {}, **overrides)
     val_frame, _ = _training_frame(validation) if validation is not None else (None, None)
     test_frame, _ = _training_frame(test) if test is not None else (None, None)
-    return resolved, load_frames(resolved.data, frame, val_frame, test_frame)
+    return resolved, frame, val_frame, test_frame
 
 
 def load(path: str | Path, model: nn.Module | None = None) -> Result:
