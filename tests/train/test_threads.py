@@ -81,3 +81,15 @@ def test_fit_records_the_choice_and_restores_the_process_count(two_threads):
 def test_zero_threads_is_refused():
     with pytest.raises(SpecError, match="threads"):
         trainwise.fit("iris", epochs=1, save=False, progress=False, threads=0)
+
+
+def test_recurrent_and_attention_layers_are_counted():
+    """Fused kernels the FLOP counter cannot see (LSTM always, a Transformer layer in eval
+    mode) must not make a heavy step look small."""
+    lstm = nn.LSTM(8, 16, num_layers=2, bidirectional=True, batch_first=True)
+    expected = 2 * 4 * 16 * (8 + 16) * 5 * 3 * 2 + 2 * 4 * 16 * (32 + 16) * 5 * 3 * 2
+    assert forward_flops(lstm, (torch.randn(3, 5, 8),)) == expected
+    layer = nn.TransformerEncoder(nn.TransformerEncoderLayer(32, 4, 64, batch_first=True), 1)
+    layer.eval()
+    assert forward_flops(layer, (torch.randn(4, 10, 32),)) > 2 * 4 * 10 * 32 * 64 * 2
+    assert not layer.training
