@@ -13,8 +13,10 @@ a few batches ahead, into pinned memory when the batches go to a GPU.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from math import prod
 from typing import Any, Protocol
@@ -32,6 +34,12 @@ from trainwise.spec.model import DataSpec
 
 PREFETCH = 4  # batches each worker decodes ahead
 MAX_WORKERS = 8
+# Batches a worker decodes between handing freed heap memory back to the OS. Decoding makes
+# tens of MB of short-lived arrays per batch (an audio batch: ~35 MB of STFT temporaries);
+# glibc keeps them on a heap that fragments, and a persistent worker's memory crept from 290
+# to 470-840 MiB over 8 epochs of 2800 clips. Trimming every 4 batches held it at 335 MiB for
+# ~15% more decoding time in the worker, which runs beside the training step.
+TRIM_EVERY = 4
 
 
 class Decoder(Preprocessor, Protocol):
@@ -97,6 +105,7 @@ class _Decode(Dataset):
 
     def __init__(self, values: list[Any], pre: Decoder) -> None:
         self.values, self.pre = values, pre
+        self.decoded = 0  # batches decoded by this copy (each worker has its own)
 
     def __len__(self) -> int:
         return len(self.values)
@@ -106,9 +115,22 @@ class _Decode(Dataset):
 
     def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor | None, tuple | None]:
         try:
-            return torch.from_numpy(self.pre.decode([self.values[i] for i in indices])), None
+            dense = torch.from_numpy(self.pre.decode([self.values[i] for i in indices]))
         except DataError as err:
             return None, (err.what, err.expected, err.fix)
+        self.decoded += 1
+        if self.decoded % TRIM_EVERY == 0 and (trim := _malloc_trim()) is not None:
+            trim(0)
+        return dense, None
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's `malloc_trim` (returns free heap pages to the OS), or None on other C libraries."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 class _EpochBatches(Sampler[list[int]]):
