@@ -300,6 +300,8 @@ def _tune(args: argparse.Namespace) -> int:
     for key, value in found.best_params.items():
         print(f"  {key} = {value}")
     print(f"study folder: {found.plan.folder}  (best spec: {found.files['best_spec']})")
+    if "report" in found.files:
+        print(f"report: {found.files['report']}")
     return 0
 
 

@@ -502,6 +502,10 @@ class TuneSpec(Section):
     """Seed of the sampler; defaults to `train.seed`."""
     startup_trials: int = Field(5, ge=0)
     """Random trials before TPE/GP model the space, and trials before the pruner may prune."""
+    select: Literal["best", "one_se"] = "best"
+    """Which trial the search hands on: `best` (the best objective; a lead over the defaults
+    within one standard error is reported as possibly noise) or `one_se` (keep the defaults
+    unless the best trial beats them by more than one standard error of its score)."""
 
     @field_validator("space", mode="before")
     @classmethod
