@@ -104,7 +104,7 @@ def parallel_coordinates(
     ax.grid(False)
     low, high = (scores.min(), scores.max()) if len(scores) else (0.0, 1.0)
     span = (high - low) or 1.0
-    cmap = colormaps["viridis" if maximize else "viridis_r"]
+    cmap = colormaps["Blues"]  # light for the worst trials, dark for the best (read on white)
     order = np.argsort(scores if maximize else -scores)  # the best drawn last, on top
     for i in order:
         ys = [a["position"](done[i].get(a["name"])) for a in axes_spec[:-1]]
@@ -113,7 +113,7 @@ def parallel_coordinates(
         ax.plot(
             range(len(ys)),
             ys,
-            color=ACCENT if thick else cmap((scores[i] - low) / span),
+            color=ACCENT if thick else cmap(0.3 + 0.7 * _goodness(scores[i], low, span, maximize)),
             linewidth=3.0 if thick else 1.2,
             alpha=1.0 if thick else 0.7,
             zorder=3 if thick else 2,
@@ -134,6 +134,12 @@ def parallel_coordinates(
     ax.set_title("Parallel coordinates (completed trials; the chosen one thick)")
     fig.tight_layout()
     return fig
+
+
+def _goodness(score: float, low: float, span: float, maximize: bool) -> float:
+    """0 for the worst completed score, 1 for the best."""
+    share = (score - low) / span
+    return share if maximize else 1.0 - share
 
 
 def _axis(name: str, values: list[Any]) -> dict[str, Any]:
