@@ -19,8 +19,11 @@ from typing import Any
 
 from trainwise.data.prepare import Frames
 from trainwise.report.html import build_report
+from trainwise.runs.folder import PARTIAL
 from trainwise.spec.io import dump_yaml, parse_spec
 from trainwise.spec.model import Spec
+from trainwise.train.callbacks import Callback
+from trainwise.train.state import TrainState
 from trainwise.tune.cv import development_rows
 from trainwise.tune.pruning import TrialReporter
 from trainwise.tune.results import PLOTS
@@ -142,12 +145,13 @@ def run_auto(
         f"epochs ({max(0.0, deadline - time.time()):.0f} s left)")  # fmt: skip
     clock = TrialReporter(None, "", deadline=deadline)
     dev = development_rows(final, frames)
+    pinned = _pinned(final, frames)
     run = run_fn(
-        _pinned(final, frames),
+        pinned,
         frame=dev.frame,  # training + validation rows
         validation=None,
         test=dev.test,  # the same rows every trial kept apart
-        callbacks=[clock],
+        callbacks=[clock, _ResultsBeside(Path(found.plan.folder), pinned.output.dir)],
         log=log,
     )
     text = dump_yaml(_rerunnable(final))
@@ -156,9 +160,10 @@ def run_auto(
     if run.path is not None:
         (Path(run.path) / "best_spec.yaml").write_text(text, encoding="utf-8")
         path = Path(run.path) / "best_spec.yaml"
-        _copy_results(Path(found.plan.folder), Path(run.path) / "tuning")
-        if final.output.report:  # the refit's report was written before tuning/ existed
-            _rebuild_report(Path(run.path), log)
+        if not (Path(run.path) / "tuning").is_dir():  # not copied while the run was open
+            _copy_results(Path(found.plan.folder), Path(run.path) / "tuning")
+            if final.output.report:
+                _rebuild_report(Path(run.path), log)
     log(f"auto: best spec written to {path} (edit it and run `trainwise fit {path}`)")
     return AutoResult(run, found, path)
 
@@ -174,6 +179,20 @@ def _pinned(spec: Spec, frames: Frames) -> Spec:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         raw["output"]["dir"] = str(Path(raw["output"]["root"]) / f"{frames.name}-auto-{stamp}")
     return parse_spec(raw)
+
+
+class _ResultsBeside(Callback):
+    """Copies the study's results into the refit's run folder when training ends, before the
+    pipeline writes the run's report, so that the report is drawn once, with its Tuning
+    section. The run folder is `<output.dir>.partial` until the run finishes."""
+
+    def __init__(self, study_folder: Path, run_dir: str | None) -> None:
+        self.study_folder = study_folder
+        self.open = Path(run_dir + PARTIAL) if run_dir else None
+
+    def on_fit_end(self, state: TrainState) -> None:
+        if self.open is not None and self.open.is_dir():
+            _copy_results(self.study_folder, self.open / "tuning")
 
 
 def _copy_results(study_folder: Path, into: Path) -> None:
