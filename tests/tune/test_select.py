@@ -108,3 +108,25 @@ def test_without_a_defaults_trial_the_best_is_chosen_and_the_report_says_why():
     chosen = select(study, "accuracy", "one_se")
     assert chosen.chosen == 1 and chosen.baseline is None and chosen.difference is None
     assert "nothing to compare" in chosen.note
+
+
+def test_folds_that_all_agree_have_a_standard_error_of_zero_not_an_unknown_one():
+    perfect = cv_trial(3e-3, [1.0] * 5)
+    chosen = select(study_of(cv_trial(1e-3, DEFAULTS, baseline=True), perfect), "accuracy")
+    assert chosen.se_best == 0.0 and not chosen.within_se and chosen.chosen == 1
+    assert "more than one standard error (0.0000)" in chosen.note
+
+
+def test_an_unknown_standard_error_takes_the_best_trial_and_says_so():
+    base = create_trial(
+        value=0.6,
+        params={"train.lr": 1e-3},
+        distributions=DIST,
+        user_attrs={BASELINE: True, "validation_rows": 80},
+    )
+    best = create_trial(
+        value=0.5, params={"train.lr": 3e-3}, distributions=DIST, user_attrs={"validation_rows": 80}
+    )
+    chosen = select(study_of(base, best, direction="minimize"), "rmse", "one_se")
+    assert chosen.se_best is None and chosen.se_difference is None and not chosen.within_se
+    assert chosen.chosen == 1 and "cannot be said" in chosen.note

@@ -121,12 +121,12 @@ def _selection(
             "was recorded for this study."
         )
     html = para(RULES.get(chosen.get("rule", ""), f"tune.select={chosen.get('rule')}"))
-    se_best = chosen.get("se_best") or 0.0
+    se_best = chosen.get("se_best")
     lines = []
     if chosen.get("baseline") is not None:
-        se_base = chosen.get("se_baseline") or ""
+        se_base = chosen.get("se_baseline")
         lines.append(["defaults", chosen["baseline"], chosen["baseline_value"], se_base])
-    lines.append(["best", chosen["best"], chosen["best_value"], se_best or ""])
+    lines.append(["best", chosen["best"], chosen["best_value"], se_best])
     role = "defaults" if chosen["chosen"] == chosen.get("baseline") else "best"
     head = ["", "trial", metric, "one standard error"]
     body = "".join(
@@ -151,7 +151,7 @@ def _selection(
         text = f"Best − defaults: {diff:+.4f} {metric}"
         if se_diff is not None:
             text += f", standard error of the difference {se_diff:.4f} ({how})"
-        if se_best:
+        if se_best is not None:
             text += f"; one standard error of the best score: {se_best:.4f}"
         html += para(text + ".")
     if chosen.get("note"):

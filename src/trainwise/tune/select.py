@@ -7,7 +7,7 @@ best of a few noisy scores is often a lucky draw. Either way the comparison is w
 `selection.json` for the report, and a lead within one standard error is said to be noise.
 
 Standard errors: of a cross-validated score, std / sqrt(K) over its folds; of a proportion on
-one validation split, sqrt(p (1 - p) / n); otherwise unknown (0, and the rule takes the best).
+one validation split, sqrt(p (1 - p) / n); otherwise unknown (None, and the rule takes the best).
 The difference between two cross-validated trials is paired over the same folds.
 """
 
@@ -43,8 +43,8 @@ class Selection:
     baseline: int | None = None
     baseline_value: float | None = None
     difference: float | None = None
-    se_best: float = 0.0
-    se_baseline: float = 0.0
+    se_best: float | None = None
+    se_baseline: float | None = None
     se_difference: float | None = None
     paired_folds: int | None = None
     within_se: bool = False
@@ -75,7 +75,7 @@ def select(study: optuna.Study, metric: str, rule: str = "best") -> Selection:
     se_best = standard_error(best, metric)
     se_diff, folds = _se_difference(best, base, metric)
     difference = float(best.value) - float(base.value)
-    within = base.number != best.number and abs(difference) <= se_best
+    within = base.number != best.number and se_best is not None and abs(difference) <= se_best
     keep_defaults = rule == "one_se" and within
     chosen = base if keep_defaults else best
     return Selection(
@@ -95,9 +95,9 @@ def select(study: optuna.Study, metric: str, rule: str = "best") -> Selection:
     )
 
 
-def standard_error(trial: FrozenTrial, metric: str) -> float:
+def standard_error(trial: FrozenTrial, metric: str) -> float | None:
     """Of the mean over folds (std / sqrt(K)); for a proportion on one validation split,
-    sqrt(p (1 - p) / n); 0 when unknown."""
+    sqrt(p (1 - p) / n); None when unknown. (0 is known: every fold scored the same.)"""
     attrs = trial.user_attrs
     if attrs.get("cv_std") and metric in attrs["cv_std"]:
         return float(attrs["cv_std"][metric]) / math.sqrt(attrs.get("cv_folds", 1))
@@ -105,7 +105,7 @@ def standard_error(trial: FrozenTrial, metric: str) -> float:
     value = trial.value
     if n and metric in PROPORTIONS and value is not None and 0.0 <= value <= 1.0:
         return math.sqrt(value * (1 - value) / n)
-    return 0.0
+    return None
 
 
 def _baseline(study: optuna.Study) -> FrozenTrial | None:
@@ -129,7 +129,7 @@ def _se_difference(
         var = sum((x - mean) ** 2 for x in d) / (len(d) - 1)
         return math.sqrt(var / len(d)), len(d)
     se_a, se_b = standard_error(best, metric), standard_error(base, metric)
-    if se_a == 0.0 and se_b == 0.0:
+    if se_a is None or se_b is None:
         return None, None
     return math.sqrt(se_a**2 + se_b**2), None
 
@@ -139,17 +139,18 @@ def _note(
     base: FrozenTrial,
     metric: str,
     difference: float,
-    se: float,
+    se: float | None,
     rule: str,
     within: bool,
 ) -> str:
     if best.number == base.number:
         return f"The defaults (trial {base.number}) were the best trial."
     margin = f"{abs(difference):.4f} {metric}"
-    if se == 0.0:
+    if se is None:
         return (
-            f"Trial {best.number} beats the defaults (trial {base.number}) by {margin}; no "
-            f"standard error is known for {metric} on one validation split."
+            f"Trial {best.number} beats the defaults (trial {base.number}) by {margin}; the "
+            f"standard error of {metric} on one validation split is unknown, so whether that is "
+            "noise cannot be said (cross-validation, evaluate.cv=5, would tell)."
         )
     if not within:
         return (
