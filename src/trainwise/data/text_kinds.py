@@ -49,7 +49,7 @@ def resolve_kind(kind: str, schema: Schema, frame: pd.DataFrame | None = None) -
             )
         return "varseq"
     images = [c.name for c in used if c.kind == "image"]
-    if images and kind not in {"auto", "mixed"}:
+    if images and kind not in {"auto", "mixed", "image"}:
         raise DataError(
             f"column(s) {', '.join(map(repr, images))} hold image paths but data.kind is {kind}",
             "data.kind auto or mixed for image paths beside other features",
