@@ -22,6 +22,12 @@ from trainwise.data.prepare import frame_from_arrays, load_frames
 from trainwise.data.sources import read_table
 from trainwise.diagnose.findings import Finding, read_findings
 from trainwise.errors import DataError, RunError, SpecError
+from trainwise.evaluate.forecast_history import (
+    forecast_future,
+    forecast_windows,
+    is_forecaster,
+    score_history,
+)
 from trainwise.evaluate.predict import Predictor
 from trainwise.pipeline import run
 from trainwise.runs.bundle import load_bundle
@@ -40,7 +46,9 @@ class Result:
     """A trained model with its metrics, history and run folder.
 
     `predict` returns labels (classification) or values (regression) as a NumPy array;
-    `predict_proba` class probabilities; `predict_frame` both as a readable DataFrame.
+    `predict_proba` class probabilities; `predict_frame` both as a readable DataFrame. A
+    time-series forecaster predicts the `horizon` steps after the history it is given (see
+    `forecast`).
     """
 
     def __init__(
@@ -73,10 +81,28 @@ class Result:
         return list(self.predictor.schema.classes)
 
     def predict_frame(self, data: DataLike) -> pd.DataFrame:
+        if is_forecaster(self.predictor):
+            return self.forecast(data)
         return self.predictor.predict_frame(_as_frame(data, self.predictor))
+
+    def forecast(self, data: DataLike, windows: bool = False) -> pd.DataFrame:
+        """A time-series forecaster's forecast from a history (the time column and the series).
+
+        By default the `horizon` steps after the last time stamp: the time column (future
+        stamps on the model's step) and one column per forecast series. `windows=True`: the
+        forecast made at every step with a full lookback (a backtest), one row per step, with
+        columns `<series>[t+k]` (see docs/timeseries.md).
+        """
+        frame = _as_frame(data, self.predictor)
+        if windows:
+            return forecast_windows(self.predictor, frame)
+        return forecast_future(self.predictor, frame)
 
     def predict(self, data: DataLike) -> np.ndarray:
         frame = self.predict_frame(data)
+        if is_forecaster(self.predictor):  # (horizon,) or (horizon, n_series)
+            values = frame.drop(columns=frame.columns[0]).to_numpy()
+            return values.squeeze(-1) if values.shape[1] == 1 else values
         if self.task == "multilabel":
             return frame[list(self.predictor.schema.target)].to_numpy()
         if self.task == "regression":
@@ -93,9 +119,22 @@ class Result:
         out = self.predictor.outputs(_as_frame(data, self.predictor))
         return np.column_stack([1 - out, out]) if self.task == "binary" else out
 
-    def evaluate(self, data: DataLike) -> dict[str, Any]:
-        """Metrics on labelled data (raw rows with the target column)."""
+    def evaluate(self, data: DataLike, start: Any = None) -> dict[str, Any]:
+        """Metrics on labelled data (raw rows with the target column).
+
+        A time-series forecaster is scored on every window of the given series, beside the
+        last-value and seasonal-naive forecasts; `start` (a time) scores only the windows whose
+        targets begin at or after it, the rows before serving as history (docs/timeseries.md).
+        """
         frame = _as_frame(data, self.predictor, with_target=True)
+        if is_forecaster(self.predictor):
+            return score_history(self.predictor, frame, start)
+        if start is not None:
+            raise SpecError(
+                "start= was given but this run is not a time-series forecaster",
+                "start only with a run trained with data.kind=timeseries",
+                "drop start",
+            )
         target = list(self.predictor.schema.target)
         missing = [t for t in target if t not in frame.columns]
         if missing:
@@ -157,25 +196,12 @@ def fit(
                 "pass the same data (and validation/test, if given) as in the first call",
             )
         spec = None
-    if isinstance(spec, Spec):
-        base = spec.model_dump()
-    elif isinstance(spec, dict):
-        base = spec
-    elif spec is not None:
-        base = read_yaml(spec)
     if isinstance(model, dict):
         overrides["model"] = model
         model = None
-    frame, source = _training_frame(data)
-    if target is not None:
-        overrides["target"] = target
-    elif isinstance(data, tuple) and frame is not None and "data" not in overrides:
-        overrides["target"] = _array_target_names(frame)
-    if source is not None:
-        overrides["source"] = source
-    resolved = spec_from_kwargs(base, **overrides)
-    val_frame, _ = _training_frame(validation) if validation is not None else (None, None)
-    test_frame, _ = _training_frame(test) if test is not None else (None, None)
+    resolved, frame, val_frame, test_frame = _resolve(
+        data, target, validation, test, spec, overrides, base
+    )
     log = log or (print if resolved.output.progress else _silent)
     cv = None
     if resolved.evaluate.cv and resume is None and model is None:
@@ -292,7 +318,23 @@ def _resolve_for_search(
     overrides: dict[str, Any],
 ) -> tuple[Spec, Any]:
     """The spec and the raw frames a search trains on, loaded once."""
-    base: dict[str, Any] = {}
+    resolved, frame, val_frame, test_frame = _resolve(
+        data, target, validation, test, spec, overrides
+    )
+    return resolved, load_frames(resolved.data, frame, val_frame, test_frame)
+
+
+def _resolve(
+    data: DataLike | None,
+    target: str | list[str] | None,
+    validation: DataLike | None,
+    test: DataLike | None,
+    spec: str | Path | Spec | dict[str, Any] | None,
+    overrides: dict[str, Any],
+    base: dict[str, Any] | None = None,
+) -> tuple[Spec, Any, Any, Any]:
+    """The spec (a file, dict or Spec, else `base`, with the keyword overrides on top, the
+    data's source and target filled in) and the training, validation and test frames."""
     if isinstance(spec, Spec):
         base = spec.model_dump()
     elif isinstance(spec, dict):
@@ -306,10 +348,10 @@ def _resolve_for_search(
         overrides["target"] = _array_target_names(frame)
     if source is not None:
         overrides["source"] = source
-    resolved = spec_from_kwargs(base, **overrides)
+    resolved = spec_from_kwargs(base or {}, **overrides)
     val_frame, _ = _training_frame(validation) if validation is not None else (None, None)
     test_frame, _ = _training_frame(test) if test is not None else (None, None)
-    return resolved, load_frames(resolved.data, frame, val_frame, test_frame)
+    return resolved, frame, val_frame, test_frame
 
 
 def load(path: str | Path, model: nn.Module | None = None) -> Result:

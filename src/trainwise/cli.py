@@ -99,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder written by `trainwise fit`")
     p.add_argument("--data", required=True, help="labelled data file with the target column")
     p.add_argument("--out", help="also write the metrics to this JSON file")
+    p.add_argument(
+        "--start",
+        metavar="TIME",
+        help="time series: score only windows whose targets begin at or after TIME; "
+        "earlier rows serve as history",
+    )
 
     p = sub.add_parser(
         "predict",
@@ -108,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", help="run folder written by `trainwise fit`")
     p.add_argument("--data", required=True, help="rows to predict (CSV, TSV, Parquet, JSON lines)")
     p.add_argument("--out", required=True, help="output file (.csv, .tsv, .parquet or .jsonl)")
+    p.add_argument(
+        "--windows",
+        action="store_true",
+        help="time series: the forecast made at every step (a backtest), not only the "
+        "horizon after the last time stamp",
+    )
 
     p = sub.add_parser(
         "spec",
@@ -331,12 +343,31 @@ def _evaluate(args: argparse.Namespace) -> int:
     from trainwise.api import load
 
     result = load(args.run)
-    metrics = result.evaluate(args.data)
+    metrics = result.evaluate(args.data, start=args.start)
     text = json.dumps(metrics, indent=2)
     print(text)
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
+    if "baselines" in metrics:  # a forecaster: the table `fit` prints, and a record in the run
+        _forecast_evaluation(args, metrics)
     return 0
+
+
+def _forecast_evaluation(args: argparse.Namespace, metrics: dict[str, Any]) -> None:
+    """Human-readable lines on stderr (stdout stays the JSON scripts read)."""
+    from trainwise.evaluate.forecast import baseline_table
+    from trainwise.runs.evaluations import record_evaluation
+
+    w = metrics["windows"]
+    title = f"{w['scored']} windows {w['first_target']} .. {w['last_target']}"
+    print(baseline_table(metrics, title), file=sys.stderr)
+    for note in metrics.get("notes", []):
+        print(f"  note: {note}", file=sys.stderr)
+    try:
+        where = record_evaluation(args.run, args.data, metrics)
+        print(f"evaluation saved: {where}", file=sys.stderr)
+    except OSError as exc:
+        print(f"warning: the run folder is not writable ({exc}); not saved", file=sys.stderr)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -351,7 +382,11 @@ def _predict(args: argparse.Namespace) -> int:
             "change the --out file name",
         )
     result = load(args.run)
-    frame = result.predict_frame(args.data)
+    frame = (
+        result.forecast(args.data, windows=True)
+        if args.windows
+        else result.predict_frame(args.data)
+    )
     tmp = out.with_name(out.name + ".tmp")
     kind = writers[out.suffix.lower()]
     if kind == "csv":

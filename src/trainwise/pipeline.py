@@ -52,6 +52,7 @@ from trainwise.train.optim import build_optimizer, build_scheduler
 from trainwise.train.progress import ProgressDisplay
 from trainwise.train.runtime import resolve_device, resolve_precision, seed_everything
 from trainwise.train.state import TrainState
+from trainwise.train.threads import choose_threads, using_threads
 
 
 @dataclass
@@ -96,7 +97,11 @@ def run(
         net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
 
     precision = resolve_precision(spec.train.precision, device, net)
-    found = _auto_lr(spec, net, head, data, precision, resume, log)
+    threads = choose_threads(
+        spec.train.threads, device, net, data.train.inputs(slice(0, spec.train.batch_size))
+    )
+    with using_threads(threads.threads):  # the finder's steps are training steps
+        found = _auto_lr(spec, net, head, data, precision, resume, log)
     train_spec = spec.train  # with train.lr resolved when it was auto
     if found is not None:
         train_spec = spec.train.model_copy(update={"lr": found.suggestion})
@@ -108,6 +113,7 @@ def run(
         "schedule": budget.schedule,
         "why": budget.reason,
         "precision": str(precision).removeprefix("torch.") if precision else "fp32",
+        "threads": threads.to_dict(),
     }
     scheduler, per = build_scheduler(optimizer, apply_budget(train_spec, budget), steps_per_epoch)
     state = TrainState(
@@ -202,7 +208,8 @@ def run(
         )
 
     try:
-        train_loop(state, batches, validate, callbacks=cbs)
+        with using_threads(threads.threads):
+            train_loop(state, batches, validate, callbacks=cbs)
     except torch.OutOfMemoryError:
         smaller = max(1, spec.train.batch_size // 2)
         raise TrainingFailed(

@@ -11,11 +11,10 @@ are computed on the training part alone.
 Each window is (n_series, lookback), so a 1-D CNN reads the series as channels and an MLP reads
 the flattened window. Targets are `<series>[t+k]` for k = 1..horizon (a multi-output regression).
 
-Prediction in a new process takes a frame of history (the time column and the series): each row
-gets the forecast made at that row from the `lookback` rows up to it, so the last row's forecast
-is the forecast of the future. Rows with less history than `lookback` are forecast from a
-history padded with the first value (documented, not refused, so the output keeps one row per
-input row).
+A saved forecaster reads new history (to forecast, or to be scored) through
+data/timeseries_history.py, with the settings, grid and scaling saved here.
+`TimeseriesPreprocessor.transform` (the generic row-wise path) gives each row the window
+ending at it, padded with the first value where history is short.
 """
 
 from __future__ import annotations
@@ -128,8 +127,10 @@ def resolve_columns(
 # ---- the regular series -------------------------------------------------------------------
 def regularise(
     frame: pd.DataFrame, time: str | None, series: list[str]
-) -> tuple[np.ndarray, pd.Timedelta | None, list[str]]:
-    """Values (T, n_series) in time order on a regular grid, the time step, and notes.
+) -> tuple[np.ndarray, pd.Timedelta | None, list[str], str | None]:
+    """Values (T, n_series) in time order on a regular grid, the time step, notes, and the
+    grid: "regular" (a fixed step), "consecutive" (varying steps taken one by one), "index" (a
+    numeric time column) or None (no time column). A saved model reads new history the same way.
 
     Missing time steps (e.g. absent calendar days) are inserted when every gap is a whole
     number of steps, and all missing values are filled by linear interpolation in time.
@@ -137,9 +138,10 @@ def regularise(
     notes: list[str] = []
     values = frame[series].apply(pd.to_numeric, errors="coerce").astype(float)
     holes = int(values.isna().sum().sum())
-    step = None
+    step, layout = None, None
     if time is not None:
         stamps = parse_time(frame[time])
+        layout = "index" if stamps is None else "regular"
         if stamps is None:  # a numeric time index: order by it
             order = np.argsort(
                 pd.to_numeric(frame[time], errors="coerce").to_numpy(), kind="stable"
@@ -163,7 +165,7 @@ def regularise(
                         notes.append(f"{inserted} missing time steps inserted and interpolated")
                     values = values.reindex(grid)
                 else:
-                    step = mean_step
+                    step, layout = mean_step, "consecutive"
                     notes.append(
                         "time steps vary (e.g. calendar months): rows are treated as "
                         "consecutive steps"
@@ -179,7 +181,7 @@ def regularise(
             "numbers in every series column",
             "drop the empty column with data.drop",
         )
-    return array, step, notes
+    return array, step, notes, layout
 
 
 # ---- seasonality and window length ------------------------------------------------------
@@ -342,7 +344,7 @@ def prepare_timeseries(spec: DataSpec, frames: Any) -> PreparedData:
         )
     ts = spec.timeseries
     time, series, targets = resolve_columns(frames.frame, ts, frames.target, spec.drop)
-    values, step, notes = regularise(frames.frame, time, series)
+    values, step, notes, grid = regularise(frames.frame, time, series)
     n, horizon = len(values), ts.horizon
     split = spec.split
     total = split.train + split.validation + split.test
@@ -383,6 +385,7 @@ def prepare_timeseries(spec: DataSpec, frames: Any) -> PreparedData:
         "horizon": int(horizon),
         "season": int(season),
         "step": str(step) if step is not None else None,
+        "grid": grid,
     }
     pre = TimeseriesPreprocessor(schema, settings).fit(values[:end_train])
     scaled = pre.scale(values)
@@ -405,9 +408,11 @@ def prepare_timeseries(spec: DataSpec, frames: Any) -> PreparedData:
     train_split = tensors(parts["train"])
     assert train_split is not None  # checked above
     reference = None
+    s = season if end_train > season else 1
+    scale = np.abs(values[s:end_train] - values[: end_train - s]).mean(axis=0)[columns]
+    # kept with the model: `trainwise evaluate` on new data scales MASE by the same
+    pre.state_["mase_scale"] = [float(v) if v > 0 else None for v in scale]
     if len(parts["test"]):
-        s = season if end_train > season else 1
-        scale = np.abs(values[s:end_train] - values[: end_train - s]).mean(axis=0)[columns]
         reference = ForecastReference(
             truth=future(values, parts["test"], columns, horizon),
             baselines=baselines(values, parts["test"], columns, horizon, season),

@@ -68,18 +68,17 @@ def forecast_scores(predictor: Predictor, split: TensorSplit, reference: Any) ->
     return out
 
 
-def baseline_table(test: dict[str, Any]) -> str:
+def baseline_table(test: dict[str, Any], title: str = "test forecast") -> str:
     """The model and the baselines side by side, for the console."""
     rows = [("model", test), *((k, v) for k, v in test["baselines"].items() if v is not None)]
 
     def cell(value: Any) -> str:
         return f"{value:10.4f}" if isinstance(value, float) else f"{'-':>10}"
 
-    lines = [
-        f"test forecast (season {test['season']}):  "
-        + "".join(f"{m:>10}" for m in ("mae", "rmse", "mape%", "mase"))
-    ]
+    prefix = f"{title} (season {test['season']}):"
+    width = max(len(prefix) + 2, 30)
+    lines = [prefix.ljust(width) + "".join(f"{m:>10}" for m in ("mae", "rmse", "mape%", "mase"))]
     for name, m in rows:
         values = "".join(cell(m.get(k)) for k in ("mae", "rmse", "mape", "mase"))
-        lines.append(f"  {name:<16}{' ' * 12}{values}")
+        lines.append(f"  {name}".ljust(width) + values)
     return "\n".join(lines)

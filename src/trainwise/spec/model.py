@@ -444,6 +444,10 @@ class TrainSpec(Section):
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
     loss scaling on older GPUs; on CPUs bf16 for convolutional models where the CPU computes
     bf16 natively (AVX512-BF16, AMX), fp32 otherwise (docs/benchmarks.md has the figures)."""
+    threads: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    """CPU threads for training steps. `auto`: one thread per 16 MFLOP of a step's forward
+    pass, up to the threads the process has; small steps (compact CNNs, narrow MLPs) run
+    faster on one thread than split across cores (docs/benchmarks.md). Ignored on GPUs."""
     doctor: DoctorSpec = Field(default_factory=DoctorSpec)
 
 

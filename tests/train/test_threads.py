@@ -1,0 +1,83 @@
+"""Training threads follow the size of a step's work, leave the model and the random stream as
+they were, and give the process its own thread count back."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+import trainwise
+from trainwise.errors import SpecError
+from trainwise.train.threads import FLOPS_PER_THREAD, choose_threads, forward_flops, using_threads
+
+CPU = torch.device("cpu")
+
+
+@pytest.fixture
+def two_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
+def small_mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(20, 64), nn.BatchNorm1d(64), nn.Dropout(0.5), nn.Linear(64, 3))
+
+
+def test_forward_flops_counts_the_matrix_products():
+    net = nn.Sequential(nn.Linear(20, 64), nn.ReLU(), nn.Linear(64, 3))
+    flops = forward_flops(net, (torch.randn(8, 20),))
+    assert flops == 2 * 8 * (20 * 64 + 64 * 3)
+
+
+def test_counting_leaves_statistics_mode_and_random_stream_alone():
+    net = small_mlp().train()
+    buffers = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(16, 20)
+    torch.manual_seed(3)
+    expected_next = torch.rand(4)
+    torch.manual_seed(3)
+    forward_flops(net, (x,))
+    assert torch.equal(torch.rand(4), expected_next)  # no draws consumed (dropout was off)
+    assert net.training
+    assert all(torch.equal(v, buffers[k]) for k, v in net.state_dict().items())
+
+
+def test_small_step_gets_one_thread_and_large_step_every_core(two_threads):
+    small = choose_threads("auto", CPU, small_mlp(), (torch.randn(64, 20),))
+    assert small.threads == 1 and small.available == 2
+    assert "costs more than it saves" in small.reason
+    wide = nn.Sequential(nn.Linear(512, 2048), nn.ReLU(), nn.Linear(2048, 10))
+    large = choose_threads("auto", CPU, wide, (torch.randn(256, 512),))
+    assert large.forward_flops > 2 * FLOPS_PER_THREAD
+    assert large.threads == 2
+
+
+def test_a_number_is_used_as_given_and_gpus_are_left_alone(two_threads):
+    assert choose_threads(3, CPU, small_mlp(), (torch.randn(4, 20),)).threads == 3
+    gpu = choose_threads("auto", torch.device("cuda"), small_mlp(), (torch.randn(4, 20),))
+    assert gpu.threads == 2 and gpu.forward_flops is None
+
+
+def test_using_threads_restores_the_count_even_after_an_error(two_threads):
+    with pytest.raises(RuntimeError), using_threads(1):
+        assert torch.get_num_threads() == 1
+        raise RuntimeError("boom")
+    assert torch.get_num_threads() == 2
+
+
+def test_fit_records_the_choice_and_restores_the_process_count(two_threads):
+    result = trainwise.fit("iris", epochs=2, save=False, progress=False)
+    chosen = result.summary["training_budget"]["threads"]
+    assert chosen["threads"] == 1 and chosen["available"] == 2
+    assert chosen["forward_mflops_per_step"] > 0
+    assert torch.get_num_threads() == 2
+    explicit = trainwise.fit("iris", epochs=1, save=False, progress=False, threads=2)
+    assert explicit.summary["training_budget"]["threads"]["why"] == "set by train.threads"
+
+
+def test_zero_threads_is_refused():
+    with pytest.raises(SpecError, match="threads"):
+        trainwise.fit("iris", epochs=1, save=False, progress=False, threads=0)
