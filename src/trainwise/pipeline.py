@@ -21,6 +21,7 @@ from torch import nn
 
 from trainwise.data.augment import build_augment
 from trainwise.data.image_augment import build_image_augment
+from trainwise.data.image_column_augment import with_image_columns
 from trainwise.data.image_sources import holds_arrays
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
@@ -190,6 +191,7 @@ def run(
         log(f"resumed from {where.name}: epoch {state.epoch}, step {state.step}")
 
     augment = build_augment(spec.data.augment, data.summary["kind"], spec.train.seed)
+    augment = with_image_columns(augment, spec.data.augment, data.preprocessor, spec.train.seed)
     image_augment = _image_augment(spec, data)
 
     def batches(gen: torch.Generator, start: int):
