@@ -52,7 +52,7 @@ from trainwise.train.optim import build_optimizer, build_scheduler
 from trainwise.train.progress import ProgressDisplay
 from trainwise.train.runtime import resolve_device, resolve_precision, seed_everything
 from trainwise.train.state import TrainState
-from trainwise.train.threads import choose_threads, using_threads
+from trainwise.train.threads import choose_threads, step_flops, using_threads
 
 
 @dataclass
@@ -96,10 +96,9 @@ def run(
     if spec.train.compile:
         net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
 
-    precision = resolve_precision(spec.train.precision, device, net)
-    threads = choose_threads(
-        spec.train.threads, device, net, data.train.inputs(slice(0, spec.train.batch_size))
-    )
+    flops = _step_flops(spec, net, data, device)
+    precision = resolve_precision(spec.train.precision, device, flops)
+    threads = choose_threads(spec.train.threads, device, flops)
     with using_threads(threads.threads):  # the finder's steps are training steps
         found = _auto_lr(spec, net, head, data, precision, resume, log)
     train_spec = spec.train  # with train.lr resolved when it was auto
@@ -517,7 +516,15 @@ def lr_find(spec: Spec, frame: pd.DataFrame | None = None) -> LRFinderResult:
     _, net = _model(spec, data, head, None)
     net = net.to(device)
     _check_shapes(net, data, head)
-    return range_test(spec, net, head, data, resolve_precision(spec.train.precision, device, net))
+    precision = resolve_precision(
+        spec.train.precision, device, _step_flops(spec, net, data, device)
+    )
+    return range_test(spec, net, head, data, precision)
+
+
+def _step_flops(spec: Spec, net: nn.Module, data: PreparedData, device: torch.device) -> Any:
+    """The forward FLOPs of one training batch: what the CPU thread count and precision follow."""
+    return step_flops(device, net, data.train.inputs(slice(0, spec.train.batch_size)))
 
 
 def _tensorboard(

@@ -442,8 +442,10 @@ class TrainSpec(Section):
     off by default (figures in docs/benchmarks.md)."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
-    loss scaling on older GPUs; on CPUs bf16 for convolutional models where the CPU computes
-    bf16 natively (AVX512-BF16, AMX), fp32 otherwise (docs/benchmarks.md has the figures)."""
+    loss scaling on older GPUs; on CPUs that compute bf16 natively (AVX512-BF16, AMX) bf16
+    when a step's forward pass is at least 50 MFLOP (smaller steps are bound by per-operation
+    overhead, and autocast's casts make them slower), fp32 otherwise (figures in
+    docs/benchmarks.md)."""
     threads: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     """CPU threads for training steps. `auto`: one thread per 16 MFLOP of a step's forward
     pass, up to the threads the process has; small steps (compact CNNs, narrow MLPs) run
