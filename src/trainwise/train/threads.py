@@ -25,6 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 # Forward FLOPs a thread should have to itself before another thread joins the step. Below it,
 # thread synchronisation outweighs the split work (measured in docs/benchmarks.md).
 FLOPS_PER_THREAD = 16e6
+RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}  # weight matrices per layer
 
 
 @dataclass(frozen=True)
@@ -48,36 +49,78 @@ class ThreadChoice:
 
 
 def forward_flops(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
-    """FLOPs of one forward pass (matrix products and convolutions) on `inputs`, counted in
-    eval mode without gradients, so that batch-norm statistics, dropout and the random
-    number stream are left exactly as they were."""
+    """FLOPs of one training-mode forward pass (matrix products, convolutions, attention) on
+    `inputs`, without gradients. Training mode, because in eval mode PyTorch runs a
+    Transformer layer as one fused kernel the counter cannot see; recurrent layers run fused
+    kernels in both modes and are counted from their shapes. Batch-norm statistics and the
+    random number stream are put back exactly as they were."""
     was_training = model.training
     rng = torch.get_rng_state()
-    model.eval()
+    buffers = [(b, b.detach().clone()) for b in model.buffers()]
+    recurrent = _RecurrentFlops(model)
+    model.train()
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             model(*inputs)
     finally:
+        recurrent.remove()
         model.train(was_training)
         torch.set_rng_state(rng)
-    return float(counter.get_total_flops())
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+    return float(counter.get_total_flops()) + recurrent.flops
 
 
-def choose_threads(
-    setting: int | str,
-    device: torch.device,
-    model: nn.Module,
-    inputs: tuple[torch.Tensor, ...] | None,
-) -> ThreadChoice:
+class _RecurrentFlops:
+    """Counts LSTM/GRU/RNN layers from their shapes: 2 x gates x hidden x (input + hidden)
+    multiply-adds per step, per layer and direction."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.flops = 0.0
+        self.handles = [
+            m.register_forward_hook(self._count)
+            for m in model.modules()
+            if isinstance(m, nn.RNNBase)
+        ]
+
+    def _count(self, module: nn.RNNBase, args: tuple, _: object) -> None:
+        x = args[0]
+        if isinstance(x, nn.utils.rnn.PackedSequence):
+            tokens = int(x.data.shape[0])
+        else:
+            tokens = int(x.shape[0] * x.shape[1]) if x.dim() == 3 else int(x.shape[0])
+        gates = RNN_GATES.get(module.mode, 1)
+        directions = 2 if module.bidirectional else 1
+        hidden = module.hidden_size
+        for layer in range(module.num_layers):
+            width = module.input_size if layer == 0 else hidden * directions
+            self.flops += 2.0 * gates * hidden * (width + hidden) * tokens * directions
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+
+def step_flops(
+    device: torch.device, model: nn.Module, inputs: tuple[torch.Tensor, ...] | None
+) -> float | None:
+    """The forward FLOPs of one training step on a CPU (None on accelerators, where neither
+    the thread count nor the CPU's precision rule applies)."""
+    if device.type != "cpu" or inputs is None:
+        return None
+    return forward_flops(model, inputs)
+
+
+def choose_threads(setting: int | str, device: torch.device, flops: float | None) -> ThreadChoice:
     """`train.threads`: a number is used as given; `auto` on a CPU gives a step one thread per
-    `FLOPS_PER_THREAD` of forward work, between 1 and the threads this process has. On a GPU
-    the CPU threads only feed the device and are left alone."""
+    `FLOPS_PER_THREAD` of forward work (`flops`, from `step_flops`), between 1 and the threads
+    this process has. On a GPU the CPU threads only feed the device and are left alone."""
     available = torch.get_num_threads()
     if setting != "auto":
-        return ThreadChoice(int(setting), available, None, "set by train.threads")
-    if device.type != "cpu" or available <= 1 or inputs is None:
-        return ThreadChoice(available, available, None, "the process's thread count")
-    flops = forward_flops(model, inputs)
+        return ThreadChoice(int(setting), available, flops, "set by train.threads")
+    if device.type != "cpu" or available <= 1 or flops is None:
+        return ThreadChoice(available, available, flops, "the process's thread count")
     threads = int(min(available, max(1, flops // FLOPS_PER_THREAD)))
     if threads == available:
         reason = f"a step's forward pass is {flops / 1e6:.0f} MFLOP: large enough for every core"
