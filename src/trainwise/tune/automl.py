@@ -4,7 +4,8 @@ budget, refit the best spec on training + validation rows, and test once.
 The space follows the data's kind and size (an MLP for tables; a 1-D CNN or an MLP for
 sequences), the defaults are always the first trial (so the search never ends below them on its
 objective), small data (under `CV_BELOW` development rows) is scored by 5-fold cross-validation,
-and the budget keeps room for the final refit, which itself stops at the deadline. The trial
+and the budget keeps room for the final refit, which stops at the deadline plus at most the
+chosen trial's length. The trial
 handed on to the refit follows `tune.select` (see select.py).
 """
 
@@ -28,6 +29,7 @@ from trainwise.tune.cv import development_rows
 from trainwise.tune.pruning import TrialReporter
 from trainwise.tune.results import PLOTS
 from trainwise.tune.search import SearchResult, search
+from trainwise.tune.study import load_existing
 
 CV_BELOW = 5000  # development rows under which trials are scored by 5-fold CV
 CV_FOLDS = 5
@@ -140,9 +142,12 @@ def run_auto(
     )
     epochs = int(found.best_attrs.get("best_epoch") or 100)
     final = refit_spec(found.best_spec, epochs)
-    deadline = started + budget
+    # the refit may run past the budget by at most the chosen trial's length (within the
+    # budget's stated tolerance of one trial), so a busy machine cannot cut it to a few epochs
+    deadline = started + budget + _trial_seconds(found)
+    left = max(0.0, started + budget - time.time())
     log(f"auto: refitting the best spec on training + validation rows for {final.train.epochs} "
-        f"epochs ({max(0.0, deadline - time.time()):.0f} s left)")  # fmt: skip
+        f"epochs ({left:.0f} s of the budget left)")  # fmt: skip
     clock = TrialReporter(None, "", deadline=deadline)
     dev = development_rows(final, frames)
     pinned = _pinned(final, frames)
@@ -166,6 +171,14 @@ def run_auto(
                 _rebuild_report(Path(run.path), log)
     log(f"auto: best spec written to {path} (edit it and run `trainwise fit {path}`)")
     return AutoResult(run, found, path)
+
+
+def _trial_seconds(found: SearchResult) -> float:
+    """How long the chosen trial took (all its folds), 0 when unknown."""
+    study = load_existing(found.plan.storage, found.plan.name)
+    number = found.selection.chosen if found.selection is not None else study.best_trial.number
+    trial = study.get_trials(deepcopy=False)[number]
+    return trial.duration.total_seconds() if trial.duration is not None else 0.0
 
 
 def _pinned(spec: Spec, frames: Frames) -> Spec:
