@@ -1,9 +1,11 @@
-"""Seconds per training step on one thread versus every thread, across step sizes.
+"""Seconds per training step on one thread versus every thread, fp32 versus bf16, across step
+sizes.
 
-The evidence behind `train.threads: auto` (train/threads.py): for each model and batch size it
-counts the forward FLOPs of a step, times full training steps (forward, loss, backward, fused
-AdamW) on 1 thread and on all of the process's threads, interleaved, and prints which was
-faster beside the count trainwise would choose.
+The evidence behind `train.threads: auto` (train/threads.py) and `train.precision: auto` on
+CPUs (train/runtime.py): for each model and batch size it counts the forward FLOPs of a step,
+times full training steps (forward, loss, backward, fused AdamW) on 1 thread and on all of the
+process's threads, in fp32 and under bf16 autocast, interleaved, and prints the fastest setting
+beside the one trainwise would choose.
 
 Run: `.venv/bin/python -m benchmarks.threads [--steps N] [--repeats R]`
 """
@@ -19,7 +21,8 @@ import torch
 from torch import nn
 
 from benchmarks.common import ConvNet1D
-from trainwise.train.threads import choose_threads
+from trainwise.train.runtime import resolve_precision
+from trainwise.train.threads import choose_threads, step_flops
 
 
 def mlp(inputs: int, width: int, depth: int) -> nn.Module:
@@ -58,12 +61,15 @@ CASES: list[tuple[str, Callable[[], nn.Module], Callable[[], torch.Tensor]]] = [
 ]
 
 
-def seconds_per_step(model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, n: int):
+def seconds_per_step(
+    model: nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, n: int, bf16: bool
+) -> float:
     y = torch.randint(0, 10, (len(x),))
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
     for _ in range(n):
-        loss = loss_fn(model(x), y)
+        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+            loss = loss_fn(model(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -76,36 +82,43 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     cores = torch.get_num_threads()
+    settings = [(1, False), (cores, False), (1, True), (cores, True)]
+    label = {s: f"{s[0]}t {'bf16' if s[1] else 'fp32'}" for s in settings}
     print(
-        f"\n{'model, batch':<32}{'fwd MFLOP':>10}{'1 thread ms':>13}{f'{cores} threads ms':>15}"
-        f"{'ratio':>7}{'faster':>8}{'auto':>6}"
+        f"\n{'model, batch':<32}{'MFLOP':>8}"
+        + "".join(f"{label[s] + ' ms':>12}" for s in settings)
+        + f"{'fastest':>11}{'auto':>11}{'auto/best':>10}"
     )
-    right = 0
+    ratios = []
     for name, make, batch in CASES:
         torch.manual_seed(0)
         model, x = make(), batch()
         opt = torch.optim.AdamW(model.parameters(), fused=True)
-        chosen = choose_threads("auto", torch.device("cpu"), model, (x,))
-        times: dict[int, list[float]] = {1: [], cores: []}
-        for threads in times:  # warm-up: kernel selection, allocator
+        flops = step_flops(torch.device("cpu"), model, (x,))
+        chosen = choose_threads("auto", torch.device("cpu"), flops)
+        bf16 = resolve_precision("auto", torch.device("cpu"), flops) is not None
+        times: dict[tuple[int, bool], list[float]] = {s: [] for s in settings}
+        for threads, half in settings:  # warm-up: kernel selection, allocator
             torch.set_num_threads(threads)
-            seconds_per_step(model, opt, x, 5)
-        for _ in range(args.repeats):  # interleaved, so drift in machine load hits both
-            for threads in times:
+            seconds_per_step(model, opt, x, 5, half)
+        for _ in range(args.repeats):  # interleaved, so drift in machine load hits all alike
+            for threads, half in settings:
                 torch.set_num_threads(threads)
-                times[threads].append(seconds_per_step(model, opt, x, args.steps))
+                times[threads, half].append(seconds_per_step(model, opt, x, args.steps, half))
         torch.set_num_threads(cores)
-        one, every = statistics.median(times[1]), statistics.median(times[cores])
-        faster = 1 if one < every else cores
-        right += faster == chosen.threads
+        med = {s: statistics.median(t) for s, t in times.items()}
+        best = min(med, key=med.__getitem__)
+        auto = (chosen.threads, bf16)
+        ratios.append(med[auto] / med[best])
         print(
-            f"{name:<32}{(chosen.forward_flops or 0) / 1e6:>10.1f}{one * 1e3:>13.2f}"
-            f"{every * 1e3:>15.2f}{one / every:>7.2f}{faster:>8}{chosen.threads:>6}"
+            f"{name:<32}{(chosen.forward_flops or 0) / 1e6:>8.1f}"
+            + "".join(f"{med[s] * 1e3:>12.2f}" for s in settings)
+            + f"{label[best]:>11}{label[auto]:>11}{med[auto] / med[best]:>10.2f}"
         )
     print(
-        f"(ratio: 1-thread time / {cores}-thread time per step; auto: the threads "
-        f"train.threads=auto chose; it matched the faster count in {right} of {len(CASES)} "
-        f"cases. Median of {args.repeats} interleaved repeats of {args.steps} steps.)"
+        f"(ms per training step; auto: the threads and precision trainwise chooses; auto/best: "
+        f"its time over the fastest setting's, median {statistics.median(ratios):.2f}, worst "
+        f"{max(ratios):.2f}. Median of {args.repeats} interleaved repeats of {args.steps} steps.)"
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from trainwise.data.image_columns import resolve_for_prediction
 from trainwise.data.image_sources import read_image_folder
 from trainwise.data.prepare import frame_from_arrays, load_frames
 from trainwise.data.sources import read_table
@@ -417,7 +418,8 @@ def _as_frame(data: DataLike, predictor: Predictor, with_target: bool = False) -
             )
         if Path(data).is_dir():  # a folder of class sub-folders of images
             return read_image_folder(data)
-        return read_table(data)
+        # image paths relative to the table are read from its folder, as in training
+        return resolve_for_prediction(read_table(data), predictor.schema, Path(data))
     if isinstance(data, tuple) and len(data) == 2:
         return frame_from_arrays(*data)
     x = np.asarray(data)

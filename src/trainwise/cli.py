@@ -145,10 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "report",
-        help="(re)build a run's self-contained HTML report",
-        description="Write report.html in a run folder from the files the run saved.",
+        help="(re)build a run's (or a tune study's) self-contained HTML report",
+        description="Write report.html in a run folder from the files the run saved "
+        "(or in a study folder of `trainwise tune`, from its results).",
     )
-    p.add_argument("run", help="run folder written by `trainwise fit`")
+    p.add_argument("run", help="run folder written by `trainwise fit` (or a study folder)")
     p.add_argument("--out", help="write the page here instead of RUN/report.html")
 
     p = sub.add_parser(
@@ -312,6 +313,8 @@ def _tune(args: argparse.Namespace) -> int:
     for key, value in found.best_params.items():
         print(f"  {key} = {value}")
     print(f"study folder: {found.plan.folder}  (best spec: {found.files['best_spec']})")
+    if "report" in found.files:
+        print(f"report: {found.files['report']}")
     return 0
 
 

@@ -21,6 +21,7 @@ from torch import nn
 
 from trainwise.data.augment import build_augment
 from trainwise.data.image_augment import build_image_augment
+from trainwise.data.image_column_augment import with_image_columns
 from trainwise.data.image_sources import holds_arrays
 from trainwise.data.prepare import Frames, load_frames, prepare
 from trainwise.data.prepared import PreparedData
@@ -51,7 +52,7 @@ from trainwise.train.optim import build_optimizer, build_scheduler
 from trainwise.train.progress import ProgressDisplay
 from trainwise.train.runtime import resolve_device, resolve_precision, seed_everything
 from trainwise.train.state import TrainState
-from trainwise.train.threads import choose_threads, using_threads
+from trainwise.train.threads import choose_threads, step_flops, using_threads
 
 
 @dataclass
@@ -95,10 +96,9 @@ def run(
     if spec.train.compile:
         net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
 
-    precision = resolve_precision(spec.train.precision, device, net)
-    threads = choose_threads(
-        spec.train.threads, device, net, data.train.inputs(slice(0, spec.train.batch_size))
-    )
+    flops = _step_flops(spec, net, data, device)
+    precision = resolve_precision(spec.train.precision, device, flops)
+    threads = choose_threads(spec.train.threads, device, flops)
     with using_threads(threads.threads):  # the finder's steps are training steps
         found = _auto_lr(spec, net, head, data, precision, resume, log)
     train_spec = spec.train  # with train.lr resolved when it was auto
@@ -190,6 +190,7 @@ def run(
         log(f"resumed from {where.name}: epoch {state.epoch}, step {state.step}")
 
     augment = build_augment(spec.data.augment, data.summary["kind"], spec.train.seed)
+    augment = with_image_columns(augment, spec.data.augment, data.preprocessor, spec.train.seed)
     image_augment = _image_augment(spec, data)
 
     def batches(gen: torch.Generator, start: int):
@@ -515,7 +516,15 @@ def lr_find(spec: Spec, frame: pd.DataFrame | None = None) -> LRFinderResult:
     _, net = _model(spec, data, head, None)
     net = net.to(device)
     _check_shapes(net, data, head)
-    return range_test(spec, net, head, data, resolve_precision(spec.train.precision, device, net))
+    precision = resolve_precision(
+        spec.train.precision, device, _step_flops(spec, net, data, device)
+    )
+    return range_test(spec, net, head, data, precision)
+
+
+def _step_flops(spec: Spec, net: nn.Module, data: PreparedData, device: torch.device) -> Any:
+    """The forward FLOPs of one training batch: what the CPU thread count and precision follow."""
+    return step_flops(device, net, data.train.inputs(slice(0, spec.train.batch_size)))
 
 
 def _tensorboard(

@@ -64,9 +64,11 @@ def render(browser: Any, report: Path, screenshot: Path) -> dict[str, Any]:
     return {"errors": errors, "headings": headings, "images": images, "requests": requests}
 
 
-def assert_renders(seen: dict[str, Any], screenshot: Path, figures: int) -> None:
+def assert_renders(
+    seen: dict[str, Any], screenshot: Path, figures: int, headings: list[str] | None = None
+) -> None:
     assert seen["errors"] == []
-    assert seen["headings"] == [title for _, title in SECTIONS]
+    assert seen["headings"] == (headings or [title for _, title in SECTIONS])
     assert len(seen["images"]) >= figures
     for alt, complete, width in seen["images"]:
         assert complete and width > 0, f"figure {alt!r} did not decode"
@@ -118,3 +120,34 @@ def test_titanic_report_renders_with_every_section(browser: Any, tmp_path: Path)
     # learning curves, LR schedule, LR range test, test and validation evaluation
     assert_renders(seen, shot, figures=5)
     assert any(alt == "LR range test" for alt, _, _ in seen["images"])
+
+
+def test_tuning_section_and_study_report_render(browser: Any, tmp_path: Path):
+    found = trainwise.tune(
+        "wine",
+        tune={
+            "space": {"train.lr": "loguniform(1e-3, 1e-1)", "model.hidden": [[8], [16]]},
+            "trials": 3,
+            "startup_trials": 1,
+        },
+        hidden=[8],
+        epochs=3,
+        progress=False,
+        tensorboard=False,
+        output={"root": str(tmp_path / "runs")},
+        log=lambda *_: None,
+    )
+    study = Path(found.plan.folder)
+    shot = tmp_path / "study-report.png"
+    # history, importances and parallel coordinates
+    seen = render(browser, study / "report.html", shot)
+    assert_renders(seen, shot, figures=3, headings=["Tuning", "Chosen spec", "Use it"])
+    out = tmp_path / "wine"
+    trainwise.fit("wine", hidden=[8], epochs=3, progress=False, output={"dir": str(out)})
+    shutil.copytree(study, out / "tuning")
+    headings = [title for _, title in SECTIONS]
+    headings.insert(headings.index("Spec") + 1, "Tuning")
+    shot = tmp_path / "wine-tuned-report.png"
+    seen = render(browser, build_report(out), shot)
+    assert_renders(seen, shot, figures=8, headings=headings)
+    assert {"Optimisation history", "Parallel coordinates"} <= {alt for alt, _, _ in seen["images"]}

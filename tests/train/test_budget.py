@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from trainwise.spec.model import ScheduleSpec, TrainSpec
 from trainwise.train.budget import MAX_EPOCHS, MIN_EPOCHS, apply_budget, resolve_budget
-from trainwise.train.runtime import cpu_has_native_bf16, resolve_precision
+from trainwise.train.runtime import BF16_MIN_FLOPS, cpu_has_native_bf16, resolve_precision
 
 
 def test_tables_keep_a_generous_cap_and_the_plateau_schedule() -> None:
@@ -33,15 +32,14 @@ def test_values_named_in_the_spec_win() -> None:
     assert (applied.epochs, applied.schedule.name) == (40, "cosine")
 
 
-def test_auto_precision_on_the_cpu_is_bf16_only_for_convolutions_on_native_bf16() -> None:
+def test_auto_precision_on_the_cpu_is_bf16_only_for_large_steps_on_native_bf16() -> None:
     cpu = torch.device("cpu")
-    mlp = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
-    conv = nn.Sequential(nn.Conv1d(1, 4, 3), nn.Flatten(), nn.LazyLinear(2))
-    assert resolve_precision("auto", cpu, mlp) is None
+    assert resolve_precision("auto", cpu, None) is None
+    assert resolve_precision("auto", cpu, BF16_MIN_FLOPS / 10) is None
     expected = torch.bfloat16 if cpu_has_native_bf16() else None
-    assert resolve_precision("auto", cpu, conv) is expected
-    assert resolve_precision("fp32", cpu, conv) is None
-    assert resolve_precision("bf16", cpu, mlp) is torch.bfloat16
+    assert resolve_precision("auto", cpu, BF16_MIN_FLOPS * 2) is expected
+    assert resolve_precision("fp32", cpu, BF16_MIN_FLOPS * 2) is None
+    assert resolve_precision("bf16", cpu, 1.0) is torch.bfloat16
 
 
 def test_audio_gets_the_step_budget_and_time_series_early_stopping() -> None:

@@ -9,7 +9,13 @@ from torch import nn
 
 import trainwise
 from trainwise.errors import SpecError
-from trainwise.train.threads import FLOPS_PER_THREAD, choose_threads, forward_flops, using_threads
+from trainwise.train.threads import (
+    FLOPS_PER_THREAD,
+    choose_threads,
+    forward_flops,
+    step_flops,
+    using_threads,
+)
 
 CPU = torch.device("cpu")
 
@@ -46,19 +52,20 @@ def test_counting_leaves_statistics_mode_and_random_stream_alone():
 
 
 def test_small_step_gets_one_thread_and_large_step_every_core(two_threads):
-    small = choose_threads("auto", CPU, small_mlp(), (torch.randn(64, 20),))
+    small = choose_threads("auto", CPU, step_flops(CPU, small_mlp(), (torch.randn(64, 20),)))
     assert small.threads == 1 and small.available == 2
     assert "costs more than it saves" in small.reason
     wide = nn.Sequential(nn.Linear(512, 2048), nn.ReLU(), nn.Linear(2048, 10))
-    large = choose_threads("auto", CPU, wide, (torch.randn(256, 512),))
+    large = choose_threads("auto", CPU, step_flops(CPU, wide, (torch.randn(256, 512),)))
     assert large.forward_flops > 2 * FLOPS_PER_THREAD
     assert large.threads == 2
 
 
 def test_a_number_is_used_as_given_and_gpus_are_left_alone(two_threads):
-    assert choose_threads(3, CPU, small_mlp(), (torch.randn(4, 20),)).threads == 3
-    gpu = choose_threads("auto", torch.device("cuda"), small_mlp(), (torch.randn(4, 20),))
-    assert gpu.threads == 2 and gpu.forward_flops is None
+    assert choose_threads(3, CPU, 1e6).threads == 3
+    gpu = torch.device("cuda")
+    assert step_flops(gpu, small_mlp(), (torch.randn(4, 20),)) is None
+    assert choose_threads("auto", gpu, None).threads == 2
 
 
 def test_using_threads_restores_the_count_even_after_an_error(two_threads):

@@ -55,7 +55,8 @@ def test_auto_matches_gradient_boosting_and_beats_the_defaults(name, tmp_path):
     print(
         f"\n{name}: auto {metric}={tuned_cv[metric]:.4f} default={default_cv[metric]:.4f} "
         f"HGB={hgb_score:.4f}  trials={found.counts}  auto wall={took:.0f} s  "
-        f"test={result.metrics['test'].get(metric, result.metrics['test'].get('rmse')):.4f}"
+        f"test={result.metrics['test'].get(metric, result.metrics['test'].get('rmse')):.4f}\n"
+        f"  selection: {found.selection.note}"
     )
     assert took <= BUDGET_S * 1.25  # start-up and the final folder on top of the budget
     assert tuned_cv[metric] >= hgb_score - 0.005

@@ -45,6 +45,11 @@ def workdir(tmp_path: Path, binary_csv: Path) -> Path:
         ),
         (["tune", "--show", "no-such-study"], ["no study at 'no-such-study'"]),
         (["tune", "spec.yaml", "tune.metric=r2"], ["not a validation metric of a binary task"]),
+        (["tune", "spec.yaml", "tune.select=bogus"], ["'tune.select'", "best, one_se"]),
+        (
+            ["fit", "--data", "f.csv", "--target", "y", "--auto", "tune.select=lowest"],
+            ["'tune.select'", "best, one_se"],
+        ),
         (
             ["tune", "spec.yaml", "data.split.validation=0", "data.split.train=0.9"],
             ["tuning needs validation rows"],
@@ -70,6 +75,8 @@ def test_tune_then_show_prints_the_trials_and_importances(workdir, run_cli):
     proc = run_cli("tune", "spec.yaml", "--study", "cli", cwd=workdir, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "best accuracy = " in proc.stdout
+    assert "report: runs/tune-cli/report.html" in proc.stdout  # the study's own page
+    assert (workdir / "runs/tune-cli/report.html").is_file()
     best = yaml.safe_load((workdir / "runs/tune-cli/best_spec.yaml").read_text())
     assert 1e-3 <= best["train"]["lr"] <= 1e-1
     shown = run_cli("tune", "--show", "runs/tune-cli", cwd=workdir)

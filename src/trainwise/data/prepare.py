@@ -16,6 +16,14 @@ import pandas as pd
 
 from trainwise.data.audio import AudioPreprocessor, audio_rows, audio_schema
 from trainwise.data.builtin import load_builtin
+from trainwise.data.image_columns import (
+    explain_image_columns,
+    image_column_kinds,
+    mixed_image_columns,
+    resolve_image_columns,
+    set_aside,
+    table_folder,
+)
 from trainwise.data.image_sources import (
     drop_duplicate_images,
     find_image_column,
@@ -53,6 +61,7 @@ class Frames:
     task: str
     kind: str = "tabular"  # auto | tabular | sequence | text | mixed | image | audio | timeseries
     image_column: str | None = None
+    image_columns: tuple[str, ...] = ()  # image-path columns of a mixed table
 
 
 def load_frames(
@@ -123,13 +132,25 @@ def load_frames(
         others = [c for c in frame.columns if c != image_column]
         if image_column is not None and target is None and len(others) == 1:
             target = others[0]  # a table of (path, label): the label is the target
+    image_columns: tuple[str, ...] = ()
+    if spec.kind in {"auto", "mixed"} and not frame.attrs.get("images"):
+        if image_column is not None and set_aside(image_column, spec):
+            kind, image_column = "auto", None  # dropped, or given another kind in data.kinds
+        # image paths beside other features: a mixed table, each column with its own encoder
+        image_columns = tuple(mixed_image_columns(frame, spec, target))
+        if image_columns:
+            kind, image_column = "mixed", None
+            frame = resolve_image_columns(frame, list(image_columns), table_folder(spec.source))
+            for column in image_columns:
+                validation = _image_paths(validation, column, spec.validation)
+                test = _image_paths(test, column, spec.test)
     if target is None:
         raise DataError(
             "no target column named",
             f"data.target: one of the columns {', '.join(map(str, frame.columns[:40]))}",
             "pass --target COLUMN (or data.target in the spec)",
         )
-    return Frames(name, frame, validation, test, target, task, kind, image_column)
+    return Frames(name, frame, validation, test, target, task, kind, image_column, image_columns)
 
 
 def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
@@ -158,9 +179,16 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
         else image_schema(frame, image, frames.target, frames.task)
         if image is not None
         else infer_schema(
-            frame, frames.target, frames.task, spec.kinds, spec.drop, spec.split.group
+            frame,
+            frames.target,
+            frames.task,
+            image_column_kinds(spec.kinds, frames.image_columns),
+            spec.drop,
+            spec.split.group,
         )
     )
+    if frames.image_columns:
+        schema = explain_image_columns(schema, frames.image_columns, spec.kinds)
 
     split = spec.split
     fractions = (

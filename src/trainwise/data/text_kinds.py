@@ -2,7 +2,8 @@
 
 `auto` picks `text` when every feature is free text, `varseq` (a sequence of varying length)
 when the single feature holds arrays, and `mixed` (a token encoder per text column beside the
-numbers and categories) when a text column is prose: at least `PROSE_WORDS` words on average.
+numbers and categories) when a text column is prose: at least `PROSE_WORDS` words on average,
+or when a column holds image file paths beside other features (data/image_columns.py).
 Short text beside other columns (titanic's passenger names, addresses, titles) stays on the
 tabular path as TF-IDF features, which suit a few words and keep the tabular defaults unchanged.
 """
@@ -47,11 +48,18 @@ def resolve_kind(kind: str, schema: Schema, frame: pd.DataFrame | None = None) -
                 "one column per step",
             )
         return "varseq"
+    images = [c.name for c in used if c.kind == "image"]
+    if images and kind not in {"auto", "mixed", "image"}:
+        raise DataError(
+            f"column(s) {', '.join(map(repr, images))} hold image paths but data.kind is {kind}",
+            "data.kind auto or mixed for image paths beside other features",
+            "set data.kind=mixed, or drop the column (data.drop=[...])",
+        )
     if kind == "auto":
         if kinds == {"text"}:
             return "text"
         prose = frame is not None and prose_columns(schema, frame)
-        return "mixed" if prose else "tabular"
+        return "mixed" if prose or "image" in kinds else "tabular"
     if kind == "text" and kinds != {"text"}:
         others = [c.name for c in used if c.kind != "text"]
         raise DataError(
@@ -60,11 +68,11 @@ def resolve_kind(kind: str, schema: Schema, frame: pd.DataFrame | None = None) -
             "set data.kind=mixed (text beside numbers and categories), drop those columns, "
             "or mark a column as text with data.kinds={COLUMN: text}",
         )
-    if kind == "mixed" and "text" not in kinds:
+    if kind == "mixed" and not kinds & {"text", "image"}:
         raise DataError(
-            "data.kind is mixed but no column was recognised as free text",
-            "at least one text column",
-            "mark it with data.kinds={COLUMN: text}, or use data.kind=tabular",
+            "data.kind is mixed but no column was recognised as free text or image paths",
+            "at least one text column, or a column of image file paths",
+            "mark it with data.kinds={COLUMN: text} (or image), or use data.kind=tabular",
         )
     return kind
 
@@ -74,7 +82,7 @@ def text_preprocessor(kind: str, schema: Schema, spec: DataSpec) -> Preprocessor
     if kind == "text":
         return TextPreprocessor(schema, spec.text)
     if kind == "mixed":
-        return MixedPreprocessor(schema, spec.clean, spec.text)
+        return MixedPreprocessor(schema, spec.clean, spec.text, spec.image)
     if kind == "varseq":
         return VarSequencePreprocessor(schema)
     return None

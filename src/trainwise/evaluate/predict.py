@@ -43,12 +43,21 @@ def raw_outputs(model: nn.Module, split: TensorSplit, batch_size: int = EVAL_BAT
     Goes through `split.batches` (in order), so a streamed split is decoded by its workers."""
     was_training = model.training
     model.eval()
-    size = eval_batch_size(split.input_shape, batch_size)
+    size = eval_batch_size(_row_shape(split), batch_size)
     try:
         chunks = [model(*inputs) for inputs, _ in split.batches(size)]
     finally:
         model.train(was_training)
     return torch.cat(chunks).float()
+
+
+def _row_shape(split: TensorSplit) -> tuple[int, ...]:
+    """One row's input size: its dense shape, plus the values of any further inputs (the images
+    of a mixed table's image columns), so those bound the evaluation batch too."""
+    images = [t for t in getattr(split, "extra", ()) if t.ndim == 4]
+    if not images:
+        return split.input_shape
+    return (math.prod(split.input_shape) + sum(math.prod(t.shape[1:]) for t in images),)
 
 
 DEVICE_METRICS = {

@@ -244,7 +244,8 @@ def _combined_config(
         )
     # a table's combiner is an MLP; one text column alone needs only a linear head
     alone = kind == "varseq" or (not n_dense and not cardinalities)
-    return {
+    images = _image_columns_config(spec, inputs)
+    return images | {
         "name": name,
         "encoder": encoder,
         "out_features": out_features,
@@ -259,8 +260,24 @@ def _combined_config(
     }
 
 
+def _image_columns_config(spec: ModelSpec, inputs: dict[str, Any]) -> dict[str, Any]:
+    """Image columns of a mixed table: each gets the cnn2d body (model.channels, model.blocks
+    layers per stage), pooled to one vector. Empty without image columns, so text-only configs
+    stay as they were."""
+    shapes = inputs.get("image_shapes") or []
+    if not shapes:
+        return {}
+    return {
+        "image_shapes": [list(s) for s in shapes],
+        "image_channels": list(spec.channels),
+        "image_blocks": spec.blocks,
+        "image_activation": spec.activation,
+    }
+
+
 def build_model(config: dict[str, Any]) -> nn.Module:
     inputs = len(config.get("vocab_sizes", ())) + config.get("seq_channels", 0)
+    inputs += len(config.get("image_shapes", ()))
     if config["n_dense"] + len(config["cardinalities"]) + inputs == 0:
         raise ModelError(
             "the model would have no inputs",

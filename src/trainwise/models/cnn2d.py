@@ -34,6 +34,20 @@ def stem(in_channels: int, width: int, act: str, side: int) -> nn.Module:
     return conv_bn_act(in_channels, width, act)
 
 
+def stages(channels: list[int] | tuple[int, ...], layers_per_stage: int, act: str) -> nn.Sequential:
+    """The body after the stem: per stage `layers_per_stage` 3×3 conv-norm-activation layers at
+    one width, a 2×2 max-pool before every stage but the first."""
+    blocks: list[nn.Module] = []
+    c_prev = channels[0]
+    for i, c in enumerate(channels):
+        if i > 0:
+            blocks.append(nn.MaxPool2d(2, ceil_mode=True))
+        for _ in range(layers_per_stage):
+            blocks.append(conv_bn_act(c_prev, c, act))
+            c_prev = c
+    return nn.Sequential(*blocks)
+
+
 def he_init(module: nn.Module) -> None:
     """He-normal convolutions (fan-out, as in ResNet), unit norm scales, zero biases."""
     for m in module.modules():
@@ -71,19 +85,40 @@ class CNN2D(nn.Module):
     ) -> None:
         super().__init__()
         self.stem = stem(in_channels, channels[0], activation_name, side)
-        blocks: list[nn.Module] = []
-        c_prev = channels[0]
-        for i, c in enumerate(channels):
-            if i > 0:
-                blocks.append(nn.MaxPool2d(2, ceil_mode=True))
-            for _ in range(layers_per_stage):
-                blocks.append(conv_bn_act(c_prev, c, activation_name))
-                c_prev = c
-        self.features = nn.Sequential(*blocks)
+        self.features = stages(channels, layers_per_stage, activation_name)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = nn.Linear(c_prev, out_features)
+        self.head = nn.Linear(channels[-1], out_features)
         he_init(self)
 
     def forward(self, dense: torch.Tensor) -> torch.Tensor:
         x = self.features(self.stem(to_device_layout(dense)))
         return self.head(self.drop(x.mean(dim=(2, 3))))
+
+
+class CNN2DEncoder(nn.Module):
+    """The same convolutional body without a head: (batch, c, h, w) → (batch, channels[-1]).
+
+    An image column of a mixed table is encoded by it, and its pooled vector joins the other
+    columns' encodings in the combiner (models/combiner.py).
+
+    >>> enc = CNN2DEncoder(in_channels=3, side=16, channels=(8, 16))
+    >>> enc(torch.zeros(2, 3, 16, 16)).shape
+    torch.Size([2, 16])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        side: int = 32,
+        channels: list[int] | tuple[int, ...] = (32, 64, 128),
+        layers_per_stage: int = 1,
+        activation_name: str = "relu",
+    ) -> None:
+        super().__init__()
+        self.stem = stem(in_channels, channels[0], activation_name, side)
+        self.features = stages(channels, layers_per_stage, activation_name)
+        self.out_features = int(channels[-1])
+        he_init(self)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.features(self.stem(to_device_layout(images))).mean(dim=(2, 3))

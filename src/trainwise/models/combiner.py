@@ -2,12 +2,14 @@
 
 Each input kind gets its own encoder: numbers pass through (already scaled), categories get
 embeddings, each text column gets a token embedding and a sequence encoder (RNN, Transformer or
-pooled embeddings), a sequence of numeric steps gets a linear stem and the same encoder. The
+pooled embeddings), a sequence of numeric steps gets a linear stem and the same encoder, each
+image column gets a small convolutional encoder (the cnn2d body, pooled to one vector). The
 encodings are concatenated and an MLP (the combiner) maps them to the outputs.
 
-Inputs arrive as `model(dense, codes?, ids_1, mask_1, ..., ids_k, mask_k)` for text, with
-`codes` present only when there are embedded categoricals, and as `model(steps, mask)` for a
-sequence of numeric steps (`steps` is (batch, length, channels)).
+Inputs arrive as `model(dense, codes?, ids_1, mask_1, ..., ids_k, mask_k, image_1, ...,
+image_m)` for mixed tables, with `codes` present only when there are embedded categoricals and
+each image (batch, c, h, w), and as `model(steps, mask)` for a sequence of numeric steps
+(`steps` is (batch, length, channels)).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from trainwise.models.cnn2d import CNN2DEncoder
 from trainwise.models.embedding_bag import EmbeddingBagEncoder
 from trainwise.models.mlp import embedding_width
 from trainwise.models.rnn import RNNEncoder
@@ -83,6 +86,10 @@ class CombinedNet(nn.Module):
         hidden: list[int] | tuple[int, ...] = (),
         dropout: float = 0.1,
         embedding_dim: int | None = None,
+        image_shapes: list[list[int]] | tuple[tuple[int, int, int], ...] = (),
+        image_channels: list[int] | tuple[int, ...] = (32, 64, 128),
+        image_blocks: int = 1,
+        image_activation: str = "relu",
     ) -> None:
         super().__init__()
         width = token_width(family, encoder)
@@ -100,10 +107,15 @@ class CombinedNet(nn.Module):
         self.encoders = nn.ModuleList(
             build_encoder(family, encoder, lengths[i], dropout) for i in range(n_sequences)
         )
+        self.image_encoders = nn.ModuleList(
+            CNN2DEncoder(c, max(h, w), image_channels, image_blocks, image_activation)
+            for c, h, w in image_shapes
+        )
         combined = (
             self.n_dense
             + sum(e.embedding_dim for e in self.category_embeddings)
             + sum(e.out_features for e in self.encoders)
+            + sum(e.out_features for e in self.image_encoders)
         )
         blocks: list[nn.Module] = []
         for size in hidden:
@@ -130,4 +142,7 @@ class CombinedNet(nn.Module):
         for k, (emb, enc) in enumerate(zip(self.token_embeddings, self.encoders, strict=False)):
             ids, mask = rest[2 * k], rest[2 * k + 1]
             parts.append(enc(emb(ids), mask))
+        if self.image_encoders:  # the last inputs, one (batch, c, h, w) tensor per column
+            images = rest[len(rest) - len(self.image_encoders) :]
+            parts += [enc(x) for enc, x in zip(self.image_encoders, images, strict=True)]
         return self.head(self.combiner(self.drop(torch.cat(parts, dim=1))))

@@ -36,6 +36,8 @@ SECTIONS = (
     ("findings", "Doctor's findings"),
     ("reproduce", "Reproduce this run"),
 )
+# present only in runs that hold a search's results (`fit --auto` copies them into tuning/)
+TUNING = ("tuning", "Tuning")
 
 # metrics shown in the overview table, in this order, when the task has them
 HEADLINE = (
@@ -66,12 +68,18 @@ img{max-width:100%;height:auto;display:block;margin:8px 0}
 .sev-error{background:#c62828}.sev-warning{background:#ef6c00}.sev-info{background:#1565c0}
 .cards{display:flex;flex-wrap:wrap;gap:10px}.card{border:1px solid #e2e2e2;padding:6px 12px;
 border-radius:4px;min-width:110px}.card b{display:block;font-size:17px}
+tr.best td{background:#e8f5e9}tr.chosen td{background:#fff8e1}
+.note{border-left:4px solid #ef6c00;background:#fff8f0;padding:4px 10px}.scroll{overflow-x:auto}
 """
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the run's report.html (or `out`) and return its path."""
     folder = Path(run_dir)
+    from trainwise.report import tuning
+
+    if tuning.is_study_folder(folder):  # `trainwise tune`'s folder: a page of its own
+        return tuning.build_study_report(folder, out)
     if not folder.is_dir() or not (folder / "spec.yaml").is_file():
         raise RunError(
             f"{str(folder)!r} is not a run folder",
@@ -91,15 +99,19 @@ def build_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
         "evaluation": sections.evaluation,
         "findings": sections.findings,
         "reproduce": sections.reproduce,
+        "tuning": lambda run: tuning.section(run.folder / "tuning"),
     }
+    order = list(SECTIONS)
+    if (folder / "tuning").is_dir():
+        order.insert(3, TUNING)  # after the spec: the search came before the final training
     parts = []
-    for anchor, title in SECTIONS:
+    for anchor, title in order:
         try:
             body = builders[anchor](run)
         except Exception as exc:  # one broken input must not cost the rest of the report
             body = para(f"This section could not be drawn: {type(exc).__name__}: {exc}", "muted")
         parts.append(f'<section id="{anchor}"><h2>{esc(title)}</h2>\n{body}\n</section>')
-    nav = " ".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in SECTIONS)
+    nav = " ".join(f'<a href="#{a}">{esc(t)}</a>' for a, t in order)
     # a report written just before the run finishes is named after the finished folder
     final = folder.resolve().with_name(folder.resolve().name.removesuffix(".partial"))
     name = final.name

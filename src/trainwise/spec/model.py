@@ -23,7 +23,9 @@ from pydantic import (
 from trainwise.spec.space import flatten_space, parse_space
 
 Task = Literal["auto", "binary", "multiclass", "regression", "multilabel"]
-ColumnKind = Literal["numeric", "categorical", "boolean", "text", "array", "identifier", "constant"]
+ColumnKind = Literal[
+    "numeric", "categorical", "boolean", "text", "array", "identifier", "constant", "image"
+]
 Activation = Literal["relu", "leaky_relu", "gelu", "silu", "tanh", "sigmoid", "selu"]
 
 
@@ -221,9 +223,10 @@ class DataSpec(Section):
     """What the columns are: `tabular` (one feature each; text columns as TF-IDF features),
     `sequence` (the time steps of one signal, e.g. MNIST-1D, or one column holding arrays of
     varying length), `text` (free-text columns, tokenized), `mixed` (a table whose text columns
-    get a token encoder beside the numbers and categories), `image` (a folder of class
-    sub-folders, a table with a column of image paths, or image arrays). `auto`: a built-in
-    dataset or the source's layout says (a folder or a column of image paths: image); `text`
+    get a token encoder and whose image-path columns a convolutional one, beside the numbers and
+    categories), `image` (a folder of class sub-folders, a table with a column of image paths,
+    or image arrays). `auto`: a built-in dataset or the source's layout says (a folder, or a
+    table of image paths and a label: image; image paths beside other features: mixed); `text`
     when every feature is free text; `sequence` when the one feature holds arrays; otherwise
     tabular. `audio`: WAV files (auto for a folder
     of them or a table with a column of .wav paths; docs/audio.md). `timeseries`: a time column
@@ -232,7 +235,8 @@ class DataSpec(Section):
     drop: list[str] = Field(default_factory=list)
     """Columns to ignore."""
     kinds: dict[str, ColumnKind] = Field(default_factory=dict)
-    """Override the inferred kind of a column, e.g. `{zip: categorical}`."""
+    """Override the inferred kind of a column, e.g. `{zip: categorical}`; `image` marks a column
+    of image file paths in a mixed table (detected by extension otherwise)."""
     split: SplitSpec = Field(default_factory=SplitSpec)
     clean: CleanSpec = Field(default_factory=CleanSpec)
     augment: AugmentSpec = Field(default_factory=AugmentSpec)
@@ -438,8 +442,10 @@ class TrainSpec(Section):
     off by default (figures in docs/benchmarks.md)."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
-    loss scaling on older GPUs; on CPUs bf16 for convolutional models where the CPU computes
-    bf16 natively (AVX512-BF16, AMX), fp32 otherwise (docs/benchmarks.md has the figures)."""
+    loss scaling on older GPUs; on CPUs that compute bf16 natively (AVX512-BF16, AMX) bf16
+    when a step's forward pass is at least 50 MFLOP (smaller steps are bound by per-operation
+    overhead, and autocast's casts make them slower), fp32 otherwise (figures in
+    docs/benchmarks.md)."""
     threads: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     """CPU threads for training steps. `auto`: one thread per 16 MFLOP of a step's forward
     pass, up to the threads the process has; small steps (compact CNNs, narrow MLPs) run
@@ -506,6 +512,10 @@ class TuneSpec(Section):
     """Seed of the sampler; defaults to `train.seed`."""
     startup_trials: int = Field(5, ge=0)
     """Random trials before TPE/GP model the space, and trials before the pruner may prune."""
+    select: Literal["best", "one_se"] = "best"
+    """Which trial the search hands on: `best` (the best objective; a lead over the defaults
+    within one standard error is reported as possibly noise) or `one_se` (keep the defaults
+    unless the best trial beats them by more than one standard error of its score)."""
 
     @field_validator("space", mode="before")
     @classmethod

@@ -33,22 +33,32 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+# Forward FLOPs of a training step above which bf16 autocast pays on a CPU with native bf16:
+# below it the casts autocast adds cost more than the faster matrix work saves (measured per
+# step size by benchmarks/threads.py, figures in docs/benchmarks.md).
+BF16_MIN_FLOPS = 50e6
+
+
 def resolve_precision(
-    name: str, device: torch.device, model: torch.nn.Module | None = None
+    name: str, device: torch.device, step_flops: float | None = None
 ) -> torch.dtype | None:
     """The autocast dtype for training steps, or None for plain fp32.
 
     `auto` on a CPU picks bf16 only where it pays: the CPU computes bf16 natively (AVX512-BF16
-    or AMX) and the model is convolutional, so matrix work dominates. Small MLPs at common batch
-    sizes are bound by per-operation overhead, and the casts autocast adds made them slower
-    (measured in docs/benchmarks.md).
+    or AMX) and a step's forward pass (`step_flops`, counted by `train.threads.forward_flops`)
+    is large enough that matrix work, not per-operation overhead, dominates it.
     """
     if name == "fp32":
         return None
     if name == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        if device.type == "cpu" and cpu_has_native_bf16() and _is_convolutional(model):
+        if (
+            device.type == "cpu"
+            and step_flops is not None
+            and step_flops >= BF16_MIN_FLOPS
+            and cpu_has_native_bf16()
+        ):
             return torch.bfloat16
         return None
     if name == "fp16" and device.type == "cpu":
@@ -70,12 +80,6 @@ def cpu_has_native_bf16() -> bool:
     """Whether this CPU runs bf16 matrix work in hardware (AVX512-BF16 or AMX tiles)."""
     probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
     return any(bool(getattr(torch.cpu, probe, lambda: False)()) for probe in probes)
-
-
-def _is_convolutional(model: torch.nn.Module | None) -> bool:
-    if model is None:
-        return False
-    return any(isinstance(m, torch.nn.modules.conv._ConvNd) for m in model.modules())
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> torch.Generator:

@@ -102,21 +102,25 @@ class _RecurrentFlops:
             handle.remove()
 
 
-def choose_threads(
-    setting: int | str,
-    device: torch.device,
-    model: nn.Module,
-    inputs: tuple[torch.Tensor, ...] | None,
-) -> ThreadChoice:
+def step_flops(
+    device: torch.device, model: nn.Module, inputs: tuple[torch.Tensor, ...] | None
+) -> float | None:
+    """The forward FLOPs of one training step on a CPU (None on accelerators, where neither
+    the thread count nor the CPU's precision rule applies)."""
+    if device.type != "cpu" or inputs is None:
+        return None
+    return forward_flops(model, inputs)
+
+
+def choose_threads(setting: int | str, device: torch.device, flops: float | None) -> ThreadChoice:
     """`train.threads`: a number is used as given; `auto` on a CPU gives a step one thread per
-    `FLOPS_PER_THREAD` of forward work, between 1 and the threads this process has. On a GPU
-    the CPU threads only feed the device and are left alone."""
+    `FLOPS_PER_THREAD` of forward work (`flops`, from `step_flops`), between 1 and the threads
+    this process has. On a GPU the CPU threads only feed the device and are left alone."""
     available = torch.get_num_threads()
     if setting != "auto":
-        return ThreadChoice(int(setting), available, None, "set by train.threads")
-    if device.type != "cpu" or available <= 1 or inputs is None:
-        return ThreadChoice(available, available, None, "the process's thread count")
-    flops = forward_flops(model, inputs)
+        return ThreadChoice(int(setting), available, flops, "set by train.threads")
+    if device.type != "cpu" or available <= 1 or flops is None:
+        return ThreadChoice(available, available, flops, "the process's thread count")
     threads = int(min(available, max(1, flops // FLOPS_PER_THREAD)))
     if threads == available:
         reason = f"a step's forward pass is {flops / 1e6:.0f} MFLOP: large enough for every core"

@@ -4,33 +4,36 @@ budget, refit the best spec on training + validation rows, and test once.
 The space follows the data's kind and size (an MLP for tables; a 1-D CNN or an MLP for
 sequences), the defaults are always the first trial (so the search never ends below them on its
 objective), small data (under `CV_BELOW` development rows) is scored by 5-fold cross-validation,
-and the budget keeps room for the final refit, which itself stops at the deadline.
+and the budget keeps room for the final refit, which stops at the deadline plus at most the
+chosen trial's length. The trial
+handed on to the refit follows `tune.select` (see select.py).
 """
 
 from __future__ import annotations
 
-import math
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from trainwise.data.prepare import Frames
+from trainwise.report.html import build_report
+from trainwise.runs.folder import PARTIAL
 from trainwise.spec.io import dump_yaml, parse_spec
 from trainwise.spec.model import Spec
+from trainwise.train.callbacks import Callback
+from trainwise.train.state import TrainState
 from trainwise.tune.cv import development_rows
 from trainwise.tune.pruning import TrialReporter
 from trainwise.tune.results import PLOTS
-from trainwise.tune.search import BASELINE, SearchResult, search
-from trainwise.tune.space import apply, decode_params
+from trainwise.tune.search import SearchResult, search
 from trainwise.tune.study import load_existing
 
 CV_BELOW = 5000  # development rows under which trials are scored by 5-fold CV
 CV_FOLDS = 5
 DEFAULT_BUDGET_S = 600.0
-PROPORTIONS = {"accuracy", "balanced_accuracy", "subset_accuracy"}  # binomial standard error
 
 
 @dataclass
@@ -135,21 +138,25 @@ def run_auto(
         timeout=budget,
         reserve=(1.5 / k) if k else 1.0,  # a refit costs about one fold (or one trial)
         log=log,
+        study_report=False,  # the final run's report holds the Tuning section
     )
-    found = _one_standard_error(found, tuned, log)
     epochs = int(found.best_attrs.get("best_epoch") or 100)
     final = refit_spec(found.best_spec, epochs)
-    deadline = started + budget
+    # the refit may run past the budget by at most the chosen trial's length (within the
+    # budget's stated tolerance of one trial), so a busy machine cannot cut it to a few epochs
+    deadline = started + budget + _trial_seconds(found)
+    left = max(0.0, started + budget - time.time())
     log(f"auto: refitting the best spec on training + validation rows for {final.train.epochs} "
-        f"epochs ({max(0.0, deadline - time.time()):.0f} s left)")  # fmt: skip
+        f"epochs ({left:.0f} s of the budget left)")  # fmt: skip
     clock = TrialReporter(None, "", deadline=deadline)
     dev = development_rows(final, frames)
+    pinned = _pinned(final, frames)
     run = run_fn(
-        _pinned(final, frames),
+        pinned,
         frame=dev.frame,  # training + validation rows
         validation=None,
         test=dev.test,  # the same rows every trial kept apart
-        callbacks=[clock],
+        callbacks=[clock, _ResultsBeside(Path(found.plan.folder), pinned.output.dir)],
         log=log,
     )
     text = dump_yaml(_rerunnable(final))
@@ -158,9 +165,20 @@ def run_auto(
     if run.path is not None:
         (Path(run.path) / "best_spec.yaml").write_text(text, encoding="utf-8")
         path = Path(run.path) / "best_spec.yaml"
-        _copy_results(Path(found.plan.folder), Path(run.path) / "tuning")
+        if not (Path(run.path) / "tuning").is_dir():  # not copied while the run was open
+            _copy_results(Path(found.plan.folder), Path(run.path) / "tuning")
+            if final.output.report:
+                _rebuild_report(Path(run.path), log)
     log(f"auto: best spec written to {path} (edit it and run `trainwise fit {path}`)")
     return AutoResult(run, found, path)
+
+
+def _trial_seconds(found: SearchResult) -> float:
+    """How long the chosen trial took (all its folds), 0 when unknown."""
+    study = load_existing(found.plan.storage, found.plan.name)
+    number = found.selection.chosen if found.selection is not None else study.best_trial.number
+    trial = study.get_trials(deepcopy=False)[number]
+    return trial.duration.total_seconds() if trial.duration is not None else 0.0
 
 
 def _pinned(spec: Spec, frames: Frames) -> Spec:
@@ -176,49 +194,34 @@ def _pinned(spec: Spec, frames: Frames) -> Spec:
     return parse_spec(raw)
 
 
-def _one_standard_error(found: SearchResult, spec: Spec, log: Callable[[str], None]) -> Any:
-    """Keep the defaults unless the best trial beats them by more than one standard error of
-    its score (the 1-SE rule): with a budget of minutes a search holds few trials, and the best
-    of a few noisy validation scores is often a lucky draw, not a better spec."""
-    study = load_existing(found.plan.storage, found.plan.name)
-    base = [t for t in study.trials if t.user_attrs.get(BASELINE) and t.value is not None]
-    if not base or base[0].number == study.best_trial.number:
-        return found
-    baseline, best = base[0], study.best_trial
-    se = _standard_error(best, found.plan.metric)
-    if abs(best.value - baseline.value) > se:
-        return found
-    log(
-        f"auto: trial {best.number} ({found.plan.metric}={best.value:.4f}) is within one "
-        f"standard error ({se:.4f}) of the defaults ({baseline.value:.4f}): keeping the defaults"
-    )
-    return replace(
-        found,
-        best_value=float(baseline.value),
-        best_params=decode_params(baseline.params),
-        best_spec=apply(spec, decode_params(baseline.params)),
-        best_attrs=dict(baseline.user_attrs),
-    )
+class _ResultsBeside(Callback):
+    """Copies the study's results into the refit's run folder when training ends, before the
+    pipeline writes the run's report, so that the report is drawn once, with its Tuning
+    section. The run folder is `<output.dir>.partial` until the run finishes."""
 
+    def __init__(self, study_folder: Path, run_dir: str | None) -> None:
+        self.study_folder = study_folder
+        self.open = Path(run_dir + PARTIAL) if run_dir else None
 
-def _standard_error(trial: Any, metric: str) -> float:
-    """Of the mean over folds (std / sqrt(K)); for a proportion on one validation split,
-    sqrt(p (1 - p) / n); 0 when unknown (the best trial is then taken as it is)."""
-    attrs = trial.user_attrs
-    if attrs.get("cv_std") and metric in attrs["cv_std"]:
-        return float(attrs["cv_std"][metric]) / math.sqrt(attrs.get("cv_folds", 1))
-    n = attrs.get("validation_rows")
-    if n and metric in PROPORTIONS and 0.0 <= trial.value <= 1.0:
-        return math.sqrt(trial.value * (1 - trial.value) / n)
-    return 0.0
+    def on_fit_end(self, state: TrainState) -> None:
+        if self.open is not None and self.open.is_dir():
+            _copy_results(self.study_folder, self.open / "tuning")
 
 
 def _copy_results(study_folder: Path, into: Path) -> None:
     """The study's table, importances and plots beside the final run, for its report."""
     into.mkdir(exist_ok=True)
-    for name in ("trials.csv", "trials.json", "importances.json", *PLOTS):
+    for name in ("trials.csv", "trials.json", "importances.json", "selection.json", *PLOTS):
         if (study_folder / name).is_file():
             shutil.copyfile(study_folder / name, into / name)
+
+
+def _rebuild_report(folder: Path, log: Callable[[str], None]) -> None:
+    try:
+        build_report(folder)
+    except Exception as exc:  # the run is finished; only its page is lost
+        log(f"warning: the report could not be rebuilt ({type(exc).__name__}: {exc}); "
+            f"rebuild it with `trainwise report {folder}`")  # fmt: skip
 
 
 def _rerunnable(spec: Spec) -> Spec:

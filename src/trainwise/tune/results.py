@@ -1,8 +1,9 @@
 """What a study found, in files and words: the trials table, parameter importances, plots.
 
 Written into the study's folder: `trials.csv` and `trials.json` (one row per trial: number,
-state, score, seconds, each searched field), `importances.json`, and PNG plots of the
-optimisation history, the importances and the parallel coordinates (Optuna's matplotlib plots).
+state, score, seconds, each searched field), `importances.json`, PNG plots of the
+optimisation history, the importances and the parallel coordinates (Optuna's matplotlib plots),
+`selection.json` (the chosen trial against the defaults) and the study's `report.html`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from trainwise.tune.select import Selection
 from trainwise.tune.study import SKIPPED
 
 PLOTS = {
@@ -84,6 +87,46 @@ def write_results(study: optuna.Study, folder: str | Path) -> dict[str, Path]:
     return written
 
 
+def write_selection(
+    selection: Selection,
+    study: optuna.Study,
+    folder: str | Path,
+    report: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, Path]:
+    """`selection.json` (which trial was chosen, by which rule, against the defaults) and, with
+    `report`, the study's own `report.html` (the run report's Tuning section on its own page);
+    a report that cannot be drawn costs a warning, never the study."""
+    folder = Path(folder)
+    chosen = study.get_trials(deepcopy=False)[selection.chosen]
+    folds = chosen.user_attrs.get("cv_folds")
+    info = {
+        "study": study.study_name,
+        "objective": f"{folds}-fold cross-validation mean" if folds else "validation split",
+        "counts": {s.name.lower(): n for s, n in _state_counts(study).items()},
+        **selection.to_json(),
+    }
+    path = folder / "selection.json"
+    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    written = {"selection": path}
+    if report:
+        from trainwise.report.tuning import build_study_report
+
+        try:
+            written["report"] = build_study_report(folder)
+        except Exception as exc:  # the study's results are written; only the page is lost
+            log(f"warning: the study report could not be written ({type(exc).__name__}: {exc})")
+    return written
+
+
+def _state_counts(study: optuna.Study) -> dict[TrialState, int]:
+    out: dict[TrialState, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        if SKIPPED not in t.user_attrs:
+            out[t.state] = out.get(t.state, 0) + 1
+    return out
+
+
 def show(study: optuna.Study, limit: int = 30) -> str:
     """The study as text: counts, best trial, the best `limit` trials, importances."""
     table = trials_frame(study)
@@ -125,23 +168,26 @@ def _plots(study: optuna.Study, folder: Path, have_importances: bool) -> dict[st
 
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     out: dict[str, Path] = {}
-    for name, fn in PLOTS.items():
-        if not complete or (name == "importances.png" and not have_importances):
-            continue
-        if name == "parallel_coordinate.png" and len(complete) < 2:
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
-            try:
-                ax = getattr(oplt, fn)(study)
-            except (ValueError, RuntimeError, ZeroDivisionError):
+    # Optuna's plots switch matplotlib to its ggplot style for the whole process; keep that
+    # inside this block, or every later figure (the run report's) is drawn in it too
+    with plt.rc_context():
+        for name, fn in PLOTS.items():
+            if not complete or (name == "importances.png" and not have_importances):
                 continue
-        fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
-        fig.set_size_inches(9, 5)
-        fig.tight_layout()
-        fig.savefig(folder / name, dpi=100)
-        plt.close(fig)
-        out[name.replace(".", "_")] = folder / name
+            if name == "parallel_coordinate.png" and len(complete) < 2:
+                continue
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib plots experimental
+                try:
+                    ax = getattr(oplt, fn)(study)
+                except (ValueError, RuntimeError, ZeroDivisionError):
+                    continue
+            fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+            fig.set_size_inches(9, 5)
+            fig.tight_layout()
+            fig.savefig(folder / name, dpi=100)
+            plt.close(fig)
+            out[name.replace(".", "_")] = folder / name
     return out
 
 

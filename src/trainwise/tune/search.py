@@ -24,17 +24,19 @@ from trainwise.errors import Interrupted, SpecError, TrainingFailed, TrainwiseEr
 from trainwise.spec.io import dump_yaml
 from trainwise.spec.model import Spec
 from trainwise.tune.cv import Development, development_rows
-from trainwise.tune.results import write_results
+from trainwise.tune.results import write_results, write_selection
+from trainwise.tune.select import BASELINE, Selection, select
 from trainwise.tune.space import SearchSpace, apply, decode_params, encode
 from trainwise.tune.study import StudyPlan, counts, create_or_load, make_plan
 from trainwise.tune.worker import Job, run_worker
 
-BASELINE = "baseline"  # user attribute of the trial that runs the spec's own values
+__all__ = ["BASELINE", "SearchResult", "search"]
 
 
 @dataclass
 class SearchResult:
-    """The best trial's values and spec, the study's place, and the files written."""
+    """The chosen trial's values and spec (`tune.select`: the best, or the defaults under the
+    1-SE rule), the study's place, the files written and how the choice was made."""
 
     plan: StudyPlan
     best_value: float
@@ -44,6 +46,7 @@ class SearchResult:
     counts: dict[str, int]
     seconds: float
     files: dict[str, Path] = field(default_factory=dict)
+    selection: Selection | None = None
 
 
 def search(
@@ -56,8 +59,10 @@ def search(
     timeout: float | None = None,
     reserve: float = 0.0,
     log: Callable[[str], None] = print,
+    study_report: bool = True,
 ) -> SearchResult:
-    """Tune `spec.tune.space` on `frames` with `run_fn` scoring each trial's spec."""
+    """Tune `spec.tune.space` on `frames` with `run_fn` scoring each trial's spec; with
+    `study_report` (and `output.report`), the study folder gets its own report.html."""
     started = time.time()
     space = SearchSpace.from_spec(spec)
     dev = development_rows(spec, frames)
@@ -101,7 +106,7 @@ def search(
             f"the same `trainwise tune` command (study {plan.name!r} keeps its "
             f"{c['COMPLETE'] + c['PRUNED']} finished trials)",
         ) from None
-    return _finish(study, plan, spec, space, started, log)
+    return _finish(study, plan, spec, started, log, study_report and spec.output.report)
 
 
 def _cv_rows(spec: Spec, dev: Development) -> Development | None:
@@ -142,9 +147,9 @@ def _finish(
     study: optuna.Study,
     plan: StudyPlan,
     spec: Spec,
-    space: SearchSpace,
     started: float,
     log: Callable[[str], None],
+    report: bool,
 ) -> SearchResult:
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     files = write_results(study, plan.folder)
@@ -154,7 +159,8 @@ def _finish(
             "at least one trial that trains to the end",
             "raise tune.timeout or tune.trials, or look at trials.csv in " + plan.folder,
         )
-    best = study.best_trial
+    chosen = select(study, plan.metric, spec.tune.select)
+    best = study.get_trials(deepcopy=False)[chosen.chosen]
     params = decode_params(best.params)
     best_spec = apply(spec, params)
     raw = best_spec.model_dump(mode="json")
@@ -163,14 +169,17 @@ def _finish(
     path = Path(plan.folder) / "best_spec.yaml"
     path.write_text(text, encoding="utf-8")
     files["best_spec"] = path
+    files.update(write_selection(chosen, study, plan.folder, report, log))
     c = counts(study)
     log(
         f"study {plan.name}: {c['COMPLETE']} complete, {c['PRUNED']} pruned, {c['FAIL']} failed; "
-        f"best {plan.metric}={best.value:.4f} (trial {best.number})"
+        f"best {plan.metric}={chosen.best_value:.4f} (trial {chosen.best})"
     )
+    if chosen.within_se or chosen.chosen != chosen.best:
+        log(chosen.note)
     return SearchResult(
         plan, float(best.value), params, best_spec, dict(best.user_attrs), c,
-        round(time.time() - started, 2), files,
+        round(time.time() - started, 2), files, chosen,
     )  # fmt: skip
 
 

@@ -174,6 +174,7 @@ def _cross_validated(job: Job, spec: Spec, trial: optuna.Trial) -> tuple[float, 
         "cv_mean": result.mean,
         "cv_std": result.std,
         "cv_folds": len(result.folds),
+        "cv_scores": [round(f[plan.metric], 6) for f in result.folds],  # paired comparisons
     }
     return result.mean[plan.metric], info
 
