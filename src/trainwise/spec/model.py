@@ -447,7 +447,7 @@ class TrainSpec(Section):
     overhead, and autocast's casts make them slower), fp32 otherwise (figures in
     docs/benchmarks.md)."""
     threads: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
-    """CPU threads for training steps. `auto`: one thread per 16 MFLOP of a step's forward
+    """CPU threads for training steps. `auto`: one thread per 4 MFLOP of a step's forward
     pass, up to the threads the process has; small steps (compact CNNs, narrow MLPs) run
     faster on one thread than split across cores (docs/benchmarks.md). Ignored on GPUs."""
     doctor: DoctorSpec = Field(default_factory=DoctorSpec)

@@ -3,8 +3,9 @@
 PyTorch splits every convolution and matrix product across all cores. For a small step (a
 compact CNN on short signals, a narrow MLP at batch 64) each operation is a few microseconds of
 arithmetic, and waking, splitting and joining the threads costs more than it saves: on 2 cores
-a 1-D CNN on MNIST-1D trains 1.4x faster on one thread than on two, and on a busy machine,
-where the second core is taken, the gap grows to several times. Large steps keep every core.
+the 1-D CNN of the framework comparison (6.5 MFLOP per step) takes 1.66 ms per step on one
+thread and 1.89 ms on two on an idle machine, and on a busy one, where the second core is
+taken, 2.8 against 35 ms. From about 10 MFLOP on, two threads win (benchmarks/threads.py).
 
 The choice is a rule on the step's forward FLOPs (counted once, on one real batch), not a
 timing: a timing would vary with the machine's load, and with it the thread count, and with
@@ -24,7 +25,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 # Forward FLOPs a thread should have to itself before another thread joins the step. Below it,
 # thread synchronisation outweighs the split work (measured in docs/benchmarks.md).
-FLOPS_PER_THREAD = 16e6
+FLOPS_PER_THREAD = 4e6
 RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}  # weight matrices per layer
 
 
