@@ -6,6 +6,8 @@ cancel out), the one-off cost (the short run's extra seconds), and the epochs af
 compile has paid for itself. Two models: the small 1-D CNN of the framework comparison and
 trainwise's default model for MNIST-1D; fp32 and automatic precision.
 
+Every run is a fresh process, so each pays its own compile as a user's run would.
+
 Run: `.venv/bin/python -m benchmarks.compile_payoff [--epochs N]`
 """
 
@@ -13,6 +15,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import subprocess
+import sys
+import tempfile
 import warnings
 from typing import Any
 
@@ -33,52 +39,69 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame(x, y), frame(xt, yt)
 
 
-def run(train: pd.DataFrame, test: pd.DataFrame, epochs: int, **options: Any) -> float:
-    torch._dynamo.reset()  # every run pays its own compile, as a fresh process would
-    torch._inductor.config.fx_graph_cache = False  # a cold compile, not one from the disk cache
-    result = trainwise.fit(
-        train,
-        target="y",
-        test=test,
-        epochs=epochs,
-        save=False,
-        progress=False,
-        early_stopping={"enabled": False},
-        doctor={"enabled": False},
-        **options,
+MODELS: dict[str, dict[str, Any]] = {
+    "small CNN 1-D (batch 64)": {"batch_size": 64, "lr": 1e-3},
+    "default model for MNIST-1D": {"kind": "sequence"},
+}
+
+
+def child(name: str, precision: str, epochs: int, compile: bool) -> None:
+    """One training run in this fresh process; prints its seconds (imports and data excluded)."""
+    warnings.filterwarnings("ignore")
+    train, test = frames()
+    options = dict(MODELS[name])
+    if name.startswith("small"):
+        options["model"] = ConvNet1D()
+    _, seconds = timed(
+        lambda: trainwise.fit(
+            train,
+            target="y",
+            test=test,
+            epochs=epochs,
+            save=False,
+            progress=False,
+            early_stopping={"enabled": False},
+            doctor={"enabled": False},
+            precision=precision,
+            compile=compile,
+            **options,
+        )
     )
-    return float(result.metrics["test"]["accuracy"])
+    print(seconds)
+
+
+def in_fresh_process(name: str, precision: str, epochs: int, compile: bool) -> float:
+    """Seconds of one run in a new interpreter: a cold compile, as a user's first run pays."""
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.compile_payoff", "--child", name, precision,
+         str(epochs), str(int(compile))],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp()},  # no warm cache
+    )  # fmt: skip
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--child", nargs=4)
     args = parser.parse_args()
-    warnings.filterwarnings("ignore")
-    train, test = frames()
+    if args.child:
+        name, precision, epochs, compile = args.child
+        child(name, precision, int(epochs), compile == "1")
+        return
     short, long = 2, args.epochs
-    models: dict[str, dict[str, Any]] = {
-        "small CNN 1-D (batch 64)": {"model": ConvNet1D, "batch_size": 64, "lr": 1e-3},
-        "default model for MNIST-1D": {},
-    }
     print(
         f"\n{'model':<30}{'precision':>10}{'eager s/ep':>12}{'compiled s/ep':>15}"
         f"{'ratio':>7}{'compile s':>11}{'pays after':>12}"
     )
-    for name, options in models.items():
+    for name in MODELS:
         for precision in ("fp32", "auto"):
-
-            def go(epochs: int, compile: bool, options=options, precision=precision) -> float:
-                opts = dict(options)
-                if "model" in opts:
-                    opts["model"] = opts["model"]()
-                return run(train, test, epochs, precision=precision, compile=compile, **opts)
-
-            go(1, False)  # one-off costs outside the timings
-            t = {}
-            for compile in (False, True):
-                _, t[compile, short] = timed(lambda c=compile: go(short, c))
-                _, t[compile, long] = timed(lambda c=compile: go(long, c))
+            t = {
+                (c, e): in_fresh_process(name, precision, e, c)
+                for c in (False, True)
+                for e in (short, long)
+            }
             eager = (t[False, long] - t[False, short]) / (long - short)
             compiled = (t[True, long] - t[True, short]) / (long - short)
             once = t[True, short] - t[False, short] - short * (compiled - eager)
@@ -90,8 +113,8 @@ def main() -> None:
             )
     print(
         f"(s/ep: a {long}-epoch run minus a {short}-epoch run, per extra epoch; compile s: the "
-        f"compiled {short}-epoch run's extra time beyond its epochs, a cold compile (Inductor's "
-        "on-disk cache off; with it warm, a repeat compiles in a fraction of that); "
+        f"compiled {short}-epoch run's extra time beyond its epochs. Every run in a fresh "
+        "process with an empty Inductor cache, so each compile is cold; "
         f"{torch.get_num_threads()} threads available, train.threads=auto.)"
     )
 
