@@ -93,10 +93,10 @@ def run(
     if device.type == "cuda" and data.summary["kind"] == "image":
         net = net.to(memory_format=torch.channels_last)  # NHWC: cuDNN's fastest convolutions
     _check_shapes(net, data, head)
+    flops = _step_flops(spec, net, data, device)  # on the eager model: counting is no compile
     if spec.train.compile:
         net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
 
-    flops = _step_flops(spec, net, data, device)
     precision = resolve_precision(spec.train.precision, device, flops)
     threads = choose_threads(spec.train.threads, device, flops)
     with using_threads(threads.threads):  # the finder's steps are training steps

@@ -100,3 +100,30 @@ def test_recurrent_and_attention_layers_are_counted():
     layer.eval()
     assert forward_flops(layer, (torch.randn(4, 10, 32),)) > 2 * 4 * 10 * 32 * 64 * 2
     assert not layer.training
+
+
+class CallCounter(nn.Module):
+    """A user's module with a side effect in forward: it counts its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = nn.Linear(4, 2)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.layer(x)
+
+
+def test_counting_runs_on_a_copy_so_side_effects_stay_out_of_the_users_module():
+    net = CallCounter()
+    assert forward_flops(net, (torch.randn(8, 4),)) == 2 * 8 * 4 * 2
+    assert net.calls == 0
+
+
+def test_a_module_that_cannot_be_copied_gets_no_count_and_keeps_the_process_threads(two_threads):
+    net = CallCounter()
+    net.lock = __import__("threading").Lock()  # deepcopy refuses locks
+    flops = forward_flops(net, (torch.randn(8, 4),))
+    assert flops is None
+    assert choose_threads("auto", CPU, flops).threads == 2

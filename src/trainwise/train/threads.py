@@ -15,6 +15,7 @@ would no longer agree.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,27 +50,25 @@ class ThreadChoice:
         }
 
 
-def forward_flops(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float:
+def forward_flops(model: nn.Module, inputs: tuple[torch.Tensor, ...]) -> float | None:
     """FLOPs of one training-mode forward pass (matrix products, convolutions, attention) on
-    `inputs`, without gradients. Training mode, because in eval mode PyTorch runs a
-    Transformer layer as one fused kernel the counter cannot see; recurrent layers run fused
-    kernels in both modes and are counted from their shapes. Batch-norm statistics and the
-    random number stream are put back exactly as they were."""
-    was_training = model.training
+    `inputs`, without gradients, or None when the model cannot be counted.
+
+    The pass runs on a copy, so a user's module that counts its calls or records what it saw
+    (or holds hooks) is left exactly as it was, and the random number stream is put back.
+    Training mode, because in eval mode PyTorch runs a Transformer layer as one fused kernel
+    the counter cannot see; recurrent layers run fused kernels in both modes and are counted
+    from their shapes."""
     rng = torch.get_rng_state()
-    buffers = [(b, b.detach().clone()) for b in model.buffers()]
-    recurrent = _RecurrentFlops(model)
-    model.train()
     try:
+        twin = copy.deepcopy(model).train()
+        recurrent = _RecurrentFlops(twin)
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            model(*inputs)
+            twin(*inputs)
+    except Exception:  # a module that cannot be copied or traced: no rule applies
+        return None
     finally:
-        recurrent.remove()
-        model.train(was_training)
         torch.set_rng_state(rng)
-        with torch.no_grad():
-            for buffer, saved in buffers:
-                buffer.copy_(saved)
     return float(counter.get_total_flops()) + recurrent.flops
 
 
@@ -79,11 +78,9 @@ class _RecurrentFlops:
 
     def __init__(self, model: nn.Module) -> None:
         self.flops = 0.0
-        self.handles = [
-            m.register_forward_hook(self._count)
-            for m in model.modules()
-            if isinstance(m, nn.RNNBase)
-        ]
+        for module in model.modules():
+            if isinstance(module, nn.RNNBase):
+                module.register_forward_hook(self._count)
 
     def _count(self, module: nn.RNNBase, args: tuple, _: object) -> None:
         x = args[0]
@@ -97,10 +94,6 @@ class _RecurrentFlops:
         for layer in range(module.num_layers):
             width = module.input_size if layer == 0 else hidden * directions
             self.flops += 2.0 * gates * hidden * (width + hidden) * tokens * directions
-
-    def remove(self) -> None:
-        for handle in self.handles:
-            handle.remove()
 
 
 def step_flops(
