@@ -2,7 +2,10 @@
 
 Each trial trains the same small MLP for a fixed number of epochs (no early stopping, no
 pruning), so the trials cost the same and the ratio measures the parallel speed-up of
-`trainwise tune --workers 2` over one worker, SQLite storage included. Run:
+`trainwise tune --workers 2` over one worker, SQLite storage included. Trials last a few
+seconds each: a whole command also pays fixed costs (starting the worker processes, the study's
+results and report, about 8 s here), which trials of half a second would leave as most of the
+wall time. Run:
 
     PYTHONPATH=src python -m benchmarks.tune_workers [--trials 8]
 """
@@ -24,14 +27,14 @@ import yaml
 
 def workdir(root: Path, trials: int) -> Path:
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(2000, 8))
+    x = rng.normal(size=(12000, 8))
     frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(8)])
     frame["y"] = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(int)
     frame.to_csv(root / "data.csv", index=False)
     spec = {
         "data": {"source": "data.csv", "target": "y"},
         "model": {"hidden": [64, 32]},
-        "train": {"epochs": 20, "early_stopping": {"enabled": False}},
+        "train": {"epochs": 30, "early_stopping": {"enabled": False}},
         "tune": {
             "space": {"train.lr": "loguniform(1e-3, 1e-2)"},
             "trials": trials,
