@@ -16,16 +16,13 @@ Run: `.venv/bin/python -m benchmarks.audio_streaming_memory [--n 2000]`
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from benchmarks.memory_runs import child_epoch, measure, print_growth
 
 RATE, SECONDS, MELS = 8000, 1.0, 64
 PITCHES = (300.0, 700.0, 1300.0, 2500.0)
@@ -45,71 +42,28 @@ def write_folder(root: Path, n: int, seed: int = 0) -> Path:
     return root
 
 
-def child(folder: str, loading: str) -> None:
-    """One epoch in this process; prints peak RSS of this process and of its workers (MiB)."""
-    import trainwise
-
-    start = time.perf_counter()
-    result = trainwise.fit(
-        folder,
-        loading=loading,
-        workers=1,
-        epochs=1,
-        channels=[16, 32],
-        save=False,
-        progress=False,
-    )
-    seconds = time.perf_counter() - start
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {
-                "peak_mib": round(own, 1),
-                "worker_peak_mib": round(workers, 1),
-                "seconds": round(seconds, 1),
-                "loading": result.summary["loading"],
-                "test_accuracy": result.metrics["test"]["accuracy"],
-            }
-        )
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000, help="clips in the small folder")
     parser.add_argument("--child", nargs=2, metavar=("FOLDER", "LOADING"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child_epoch(*args.child, channels=[16, 32])
         return
-    rows = []
-    frames = 1 + int(RATE * SECONDS) // (RATE // 100)  # 10 ms hop, centred frames
+    sizes = (args.n, 10 * args.n)
     with tempfile.TemporaryDirectory() as tmp:
-        for n in (args.n, 10 * args.n):
-            folder = write_folder(Path(tmp) / f"n{n}", n)
-            for loading in ("stream", "memory"):
-                command = [sys.executable, "-m", "benchmarks.audio_streaming_memory"]
-                out = subprocess.run(
-                    [*command, "--child", str(folder), loading],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                rows.append({"clips": n, **json.loads(out.stdout.strip().splitlines()[-1])})
-                print(json.dumps(rows[-1]), flush=True)
-    decoded = {n: n * MELS * frames * 4 / 2**20 for n in (args.n, 10 * args.n)}
+        folders = {n: write_folder(Path(tmp) / f"n{n}", n) for n in sizes}
+        rows = measure("benchmarks.audio_streaming_memory", folders)
+    frames = 1 + int(RATE * SECONDS) // (RATE // 100)  # 10 ms hop, centred frames
+    decoded = {n: n * MELS * frames * 4 / 2**20 for n in sizes}
     print("| clips | loading | decoded MiB | peak RSS MiB | worker peak MiB | seconds | test acc |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['clips']} | {r['loading']} | {decoded[r['clips']]:.0f} | {r['peak_mib']} "
+            f"| {r['n']} | {r['loading']} | {decoded[r['n']]:.0f} | {r['peak_mib']} "
             f"| {r['worker_peak_mib']} | {r['seconds']} | {r['test_accuracy']:.3f} |"
         )
-    small = {r["loading"]: r["peak_mib"] for r in rows if r["clips"] == args.n}
-    large = {r["loading"]: r["peak_mib"] for r in rows if r["clips"] == 10 * args.n}
-    for loading in ("stream", "memory"):
-        print(f"{loading}: peak RSS at 10x / at 1x = {large[loading] / small[loading]:.2f}")
+    print_growth(rows, *sizes)
 
 
 if __name__ == "__main__":

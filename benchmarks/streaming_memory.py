@@ -11,16 +11,13 @@ Run: `.venv/bin/python -m benchmarks.streaming_memory [--n 2000]`
 from __future__ import annotations
 
 import argparse
-import json
-import resource
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from benchmarks.memory_runs import child_epoch, measure, print_growth
 
 SIDE = 32
 
@@ -41,69 +38,27 @@ def write_folder(root: Path, n: int, seed: int = 0) -> Path:
     return root
 
 
-def child(folder: str, loading: str) -> None:
-    """One epoch in this process; prints peak RSS of this process and of its workers (MiB)."""
-    import trainwise
-
-    start = time.perf_counter()
-    result = trainwise.fit(
-        folder,
-        loading=loading,
-        workers=1,
-        epochs=1,
-        channels=[8, 16],
-        save=False,
-        progress=False,
-    )
-    seconds = time.perf_counter() - start
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    print(
-        json.dumps(
-            {
-                "peak_mib": round(own, 1),
-                "worker_peak_mib": round(workers, 1),
-                "seconds": round(seconds, 1),
-                "loading": result.summary["loading"],
-                "test_accuracy": result.metrics["test"]["accuracy"],
-            }
-        )
-    )
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000, help="images in the small folder")
     parser.add_argument("--child", nargs=2, metavar=("FOLDER", "LOADING"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(*args.child)
+        child_epoch(*args.child, channels=[8, 16])
         return
-    rows = []
+    sizes = (args.n, 10 * args.n)
     with tempfile.TemporaryDirectory() as tmp:
-        for n in (args.n, 10 * args.n):
-            folder = write_folder(Path(tmp) / f"n{n}", n)
-            for loading in ("stream", "memory"):
-                command = [sys.executable, "-m", "benchmarks.streaming_memory"]
-                out = subprocess.run(
-                    [*command, "--child", str(folder), loading],
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                )
-                rows.append({"images": n, **json.loads(out.stdout.strip().splitlines()[-1])})
-    decoded = {n: n * 3 * SIDE * SIDE * 4 / 2**20 for n in (args.n, 10 * args.n)}
+        folders = {n: write_folder(Path(tmp) / f"n{n}", n) for n in sizes}
+        rows = measure("benchmarks.streaming_memory", folders)
+    decoded = {n: n * 3 * SIDE * SIDE * 4 / 2**20 for n in sizes}
     print("| images | loading | decoded MiB | peak RSS MiB | worker peak MiB | seconds |")
     print("|---|---|---|---|---|---|")
     for r in rows:
         print(
-            f"| {r['images']} | {r['loading']} | {decoded[r['images']]:.0f} | {r['peak_mib']} "
+            f"| {r['n']} | {r['loading']} | {decoded[r['n']]:.0f} | {r['peak_mib']} "
             f"| {r['worker_peak_mib']} | {r['seconds']} |"
         )
-    small = {r["loading"]: r["peak_mib"] for r in rows if r["images"] == args.n}
-    large = {r["loading"]: r["peak_mib"] for r in rows if r["images"] == 10 * args.n}
-    for loading in ("stream", "memory"):
-        print(f"{loading}: peak RSS at 10x / at 1x = {large[loading] / small[loading]:.2f}")
+    print_growth(rows, *sizes)
 
 
 if __name__ == "__main__":
