@@ -126,8 +126,14 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             text = str(exc).strip()
             # workers that start together on an empty database race to create its tables:
             # the loser sees a duplicate and succeeds on the next try
-            # (SQLite may also report its lock held by the other creator)
-            racing = ("duplicate key", "already exists", "database is locked")
+            # (SQLite may also report its lock held by the other creator, or the version row
+            # the other creator inserted first)
+            racing = (
+                "duplicate key",
+                "already exists",
+                "database is locked",
+                "UNIQUE constraint failed",
+            )
             if attempt < 3 and any(mark in text for mark in racing):
                 time.sleep(0.5 + attempt)
                 continue
