@@ -40,7 +40,7 @@ class Doctor(Callback):
         on_nan: str = "stop",
         findings: list[Finding] | None = None,
         nan_events: Callable[[], list[str]] | None = None,
-        loss_fault: Callable[[], torch.Tensor | None] | None = None,
+        loss_fault: Callable[[], int | None] | None = None,
     ) -> None:
         self.grad = GradientProbe(every_steps, loss_fault)
         self.act = ActivationProbe()

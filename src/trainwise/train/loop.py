@@ -1,7 +1,8 @@
 """The training loop. It reads top to bottom; everything optional hangs off a callback.
 
-Hazard: the loss is accumulated as a device tensor and read once per epoch. A `.item()` per step
-would force the device to finish its queue every step and cost throughput on GPUs.
+Hazard: each step's loss is kept as a device tensor (`StepLosses`) and read once per epoch. A
+`.item()` per step would force the device to finish its queue every step and cost throughput on
+GPUs; a running sum with a finiteness check would cost several small operations per step.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import torch
 
 from trainwise.train.callbacks import Callback, CallbackList
 from trainwise.train.state import TrainState
+from trainwise.train.step_losses import StepLosses
 from trainwise.train.step import train_step
 
 # batches(generator, start_batch): the epoch's batches in the generator's order, from start_batch
@@ -33,26 +35,28 @@ def fit(
         while state.epoch < state.max_epochs and state.stop_reason is None:
             if state.batch_in_epoch == 0:  # a fresh epoch (not one resumed mid-way)
                 state.epoch_rng = state.generator.get_state()
-                state.epoch_loss = torch.zeros(2, device=state.device)  # sum, finite steps
+                state.step_losses = StepLosses(state.step)
                 cbs.on_epoch_start(state)
             else:  # replay this epoch's batch order, then skip the batches already done
                 state.generator.set_state(state.epoch_rng)
+                if state.step_losses is None:  # a checkpoint without the epoch's losses so far
+                    state.step_losses = StepLosses(state.step - state.batch_in_epoch)
             state.model.train()
             for inputs, y in batches(state.generator, state.batch_in_epoch):
                 out = step(state, inputs, y, cbs)
-                finite = torch.isfinite(out.loss)  # NaN steps are counted, not averaged in
-                state.epoch_loss += torch.stack([torch.where(finite, out.loss, 0.0), finite])
+                state.step_losses.append(out.loss)
                 state.batch_in_epoch += 1
                 cbs.on_batch_end(state, out)
                 if state.stop_reason is not None:  # a signal or a fault: stop mid-epoch
                     break
             else:
-                loss_sum, n_finite = state.epoch_loss.tolist()  # the epoch's one host sync
+                losses = state.step_losses.read()  # the epoch's one host sync
+                state.first_nonfinite_step = losses.first_nonfinite_step
                 logs = {
                     "epoch": state.epoch + 1,
                     "lr": state.lr,
-                    "loss": loss_sum / n_finite if n_finite else float("nan"),
-                    "nonfinite_steps": state.batch_in_epoch - int(n_finite),
+                    "loss": losses.mean,  # non-finite steps are counted, not averaged in
+                    "nonfinite_steps": losses.nonfinite,
                 }
                 if validate is not None:
                     logs |= validate()

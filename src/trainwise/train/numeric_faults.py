@@ -1,7 +1,8 @@
 """What to do when the loss or the gradients turn NaN or infinite (`train.on_nan`).
 
 - `stop` (default): finish the epoch, stop, and say at which step it first happened; early
-  stopping then restores the best finite weights. Costs two tiny device ops per step, no sync.
+  stopping then restores the best finite weights. Costs nothing per step: the loop keeps every
+  step's loss and reads the first non-finite one at the end of the epoch.
 - `skip`: check the gradient norm every step (one host sync per step) and drop the update of any
   step whose gradients are not finite; stop after many in a row.
 - `rollback`: at the end of an epoch that saw a non-finite loss, go back to the state at the end
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 
 from trainwise.train.callbacks import Callback
-from trainwise.train.state import StepOutput, TrainState
+from trainwise.train.state import TrainState
 
 MAX_ROLLBACKS = 3
 MAX_CONSECUTIVE_SKIPS = 25
@@ -27,7 +28,7 @@ class NanGuard(Callback):
     def __init__(self, mode: str = "stop", log: Any = print) -> None:
         self.mode = mode
         self.log = log
-        self.first_bad_step: torch.Tensor | None = None
+        self.first_bad_step: int | None = None  # the first since the fit began (or a rollback)
         self.skipped = 0
         self.consecutive_skips = 0
         self.rollbacks = 0
@@ -37,7 +38,7 @@ class NanGuard(Callback):
         self.events: list[str] = []
 
     def on_fit_start(self, state: TrainState) -> None:
-        self.first_bad_step = torch.full((), -1, dtype=torch.long, device=state.device)
+        self.first_bad_step = None
         if self.mode == "rollback":
             self._good = copy.deepcopy(state.state_dict())
         if self.mode == "skip":
@@ -66,18 +67,14 @@ class NanGuard(Callback):
                 f"(up to step {state.step}); {ADVICE}"
             )
 
-    def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
-        assert self.first_bad_step is not None
-        bad = ~torch.isfinite(out.loss) & (self.first_bad_step < 0)
-        self.first_bad_step = torch.where(bad, state.step, self.first_bad_step)
-
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
         if not logs.get("nonfinite_steps"):
             if self.mode == "rollback":
                 self._good = copy.deepcopy(state.state_dict())
             return
-        assert self.first_bad_step is not None
-        where = f"first at step {int(self.first_bad_step)} (epoch {state.epoch})"
+        if self.first_bad_step is None:
+            self.first_bad_step = state.first_nonfinite_step
+        where = f"first at step {self.first_bad_step} (epoch {state.epoch})"
         layers = _nonfinite_parameters(state)
         evidence = f"; non-finite weights in {', '.join(layers[:3])}" if layers else ""
         if self.mode == "rollback" and self._good is not None and self.rollbacks < MAX_ROLLBACKS:
@@ -86,7 +83,7 @@ class NanGuard(Callback):
             base = getattr(state.scheduler, "base_lrs", None)
             state.load_state_dict(copy.deepcopy(self._good))
             _set_lr(state, lowered, [lr * 0.5 for lr in base] if base else None)
-            self.first_bad_step.fill_(-1)
+            self.first_bad_step = None
             message = (
                 f"non-finite loss {where}{evidence}: rolled back to epoch {state.epoch} "
                 f"and halved the learning rate to {state.lr:.3g}"

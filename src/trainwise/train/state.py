@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainwise.train.step_losses import StepLosses
+
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -50,7 +52,8 @@ class TrainState:
     # the batch order is replayed from the generator state at the epoch's start.
     batch_in_epoch: int = 0
     epoch_rng: torch.Tensor | None = None
-    epoch_loss: torch.Tensor | None = None
+    step_losses: StepLosses | None = None
+    first_nonfinite_step: int | None = None  # of the last finished epoch, if it had one
 
     @property
     def device(self) -> torch.device:
@@ -73,7 +76,11 @@ class TrainState:
                 "step": self.step,
                 "batch_in_epoch": self.batch_in_epoch,
                 "epoch_rng": self.epoch_rng,
-                "epoch_loss": self.epoch_loss,
+                "step_losses": (
+                    self.step_losses.tensor()
+                    if self.step_losses is not None and self.batch_in_epoch
+                    else None
+                ),
             },
             "history": self.history,
         }
@@ -90,8 +97,12 @@ class TrainState:
         self.epoch, self.step = int(pos["epoch"]), int(pos["step"])
         self.batch_in_epoch = int(pos["batch_in_epoch"])
         self.epoch_rng = pos["epoch_rng"]
-        loss = pos["epoch_loss"]
-        self.epoch_loss = loss.to(self.device) if loss is not None else None
+        done = pos.get("step_losses")  # this epoch's losses so far, for its mean and NaN count
+        self.step_losses = (
+            StepLosses(self.step - self.batch_in_epoch, done.to(self.device))
+            if done is not None and self.batch_in_epoch
+            else None
+        )
         self.history = list(state["history"])
 
     def penalised_parameters(self) -> list[nn.Parameter]:
