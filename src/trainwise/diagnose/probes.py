@@ -9,12 +9,14 @@
   within 1% of a rail (saturated: no gradient); the hooks are removed as soon as that forward
   pass is done.
 
-Hazard: nothing here reads a tensor on the host during an epoch (no `.item()`, no `bool()`);
-the results are device tensors that `epoch_summary` reads with one `.tolist()`.
+Hazard: nothing here reads a GPU tensor on the host during an epoch (no `.item()`, no `bool()`);
+the results are device tensors that `epoch_summary` reads with one `.tolist()`. On a CPU, where a
+read waits for nothing, the weight check reads the step's loss (see `_check_weights`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -88,15 +90,15 @@ class FirstEvent:
 
     def __init__(self, device: torch.device, n: int = 1) -> None:
         self.first = torch.full((n,), NEVER, dtype=torch.long, device=device)
-        self._rows: list[list[torch.Tensor]] = []
+        self._rows: list[torch.Tensor] = []
         self._first_held_step = 0
 
     def note(self, values: torch.Tensor, step: int) -> None:
         seen = torch.where(torch.isfinite(values.reshape(-1)), NEVER, step)
         self.first = torch.minimum(self.first, seen)
 
-    def hold(self, values: list[torch.Tensor], step: int) -> None:
-        """Keep one 0-d value per item for `step`, to be checked later."""
+    def hold(self, values: torch.Tensor, step: int) -> None:
+        """Keep the items' values at `step` (one row), to be checked later."""
         if self._rows and step != self._first_held_step + len(self._rows):
             self.flush()  # the rows' steps are implied by the first: keep them consecutive
         if not self._rows:
@@ -109,7 +111,7 @@ class FirstEvent:
         if not self._rows:
             return
         rows = len(self._rows)
-        values = torch.stack([v for row in self._rows for v in row]).reshape(rows, -1)
+        values = torch.stack(self._rows).reshape(rows, -1)
         steps = torch.arange(rows, device=values.device) + self._first_held_step
         seen = torch.where(torch.isfinite(values), NEVER, steps[:, None]).amin(0)
         self.first = torch.minimum(self.first, seen)
@@ -154,7 +156,7 @@ class GradientProbe(Callback):
         device = device or self.index.owner.device
         n = len(self.index.params)
         self._faults = {
-            "weights": FirstEvent(device, n),  # checked every step, before the update
+            "weights": FirstEvent(device, n),  # checked before each update
             "gradients": FirstEvent(device, n),  # checked on probe steps
         }
         if self.loss_fault is None:  # the NaN guard tracks the loss already in a pipeline run
@@ -172,12 +174,12 @@ class GradientProbe(Callback):
         if index is None:
             return
         step = state.step + 1  # the step being taken (state.step counts finished ones)
+        # before the update: are the weights still finite? One step later every layer is NaN,
+        # so only now can the first one be named.
+        self._check_weights(state, step)
+        if not self._probe_now(state):
+            return
         with torch.no_grad():
-            # every step, before the update: are the weights still finite? One step later every
-            # layer is NaN, so only now can the first one be named.
-            self._faults["weights"].hold(torch._foreach_norm(index.params), step)
-            if not self._probe_now(state):
-                return
             which = [i for i, p in enumerate(index.params) if p.grad is not None]
             if not which:
                 return
@@ -195,6 +197,24 @@ class GradientProbe(Callback):
             per_param[which] = torch.stack(grad_norms).float()
             self._faults["gradients"].note(per_param, step)
             self._before = [index.params[i].detach().clone() for i in index.ratio_params]
+
+    def _check_weights(self, state: TrainState, step: int) -> None:
+        """On a GPU, every step's weight norms are kept on the device (no wait for the queue).
+        On a CPU a read costs no wait, and weights turn non-finite only through an update whose
+        effect shows in the next loss; so the norms are taken only at steps whose loss is not
+        finite, which keeps a small model's step free of one norm per parameter tensor."""
+        index = self.index
+        assert index is not None
+        loss = state.step_loss
+        on_cpu = index.owner.device.type == "cpu"
+        if on_cpu and loss is not None and math.isfinite(float(loss)):
+            return
+        with torch.no_grad():
+            norms = torch.stack(torch._foreach_norm(index.params))
+        if on_cpu:
+            self._faults["weights"].note(norms, step)
+        else:
+            self._faults["weights"].hold(norms, step)
 
     def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
         if self.index is None:

@@ -13,8 +13,8 @@ import torch
 
 from trainwise.train.callbacks import Callback, CallbackList
 from trainwise.train.state import TrainState
-from trainwise.train.step_losses import StepLosses
 from trainwise.train.step import train_step
+from trainwise.train.step_losses import StepLosses
 
 # batches(generator, start_batch): the epoch's batches in the generator's order, from start_batch
 Batches = Callable[[torch.Generator, int], Iterator[tuple[tuple[torch.Tensor, ...], torch.Tensor]]]

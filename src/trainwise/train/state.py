@@ -46,6 +46,7 @@ class TrainState:
     scaler: Any = None  # torch.amp.GradScaler for fp16; None otherwise
     epoch: int = 0
     step: int = 0
+    step_loss: torch.Tensor | None = None  # this step's loss, for callbacks after backward
     stop_reason: str | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     # Position inside the current epoch, so a checkpoint taken mid-epoch resumes exactly:

@@ -23,6 +23,7 @@ def train_step(
         loss = state.loss_fn(output.float(), y)
     if state.l1:
         loss = loss + state.l1 * sum(p.abs().sum() for p in state.penalised_parameters())
+    state.step_loss = loss.detach()
     state.optimizer.zero_grad(set_to_none=True)
     scaler = state.scaler
     (scaler.scale(loss) if scaler is not None else loss).backward()
@@ -41,4 +42,4 @@ def train_step(
     if state.schedule_per == "step" and state.scheduler is not None:
         state.scheduler.step()
     state.step += 1
-    return StepOutput(loss.detach(), output.detach(), y)
+    return StepOutput(state.step_loss, output.detach(), y)
