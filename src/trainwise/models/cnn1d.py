@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainwise.models.layers import activation
+from trainwise.models.layers import activation, stage_plan
 
 
 class ResidualBlock1D(nn.Module):
@@ -60,15 +60,13 @@ class CNN1D(nn.Module):
             nn.BatchNorm1d(channels[0]),
             activation(activation_name),
         )
-        stages: list[nn.Module] = []
-        c_prev = channels[0]
-        for i, c in enumerate(channels):
-            for j in range(blocks_per_stage):
-                stride = 2 if (i > 0 and j == 0) else 1
-                stages.append(ResidualBlock1D(c_prev, c, stride, activation_name, dropout))
-                c_prev = c
-        self.stages = nn.Sequential(*stages)
-        self.head = nn.Linear(2 * c_prev, out_features)
+        self.stages = nn.Sequential(
+            *(
+                ResidualBlock1D(c_in, c_out, 2 if downsample else 1, activation_name, dropout)
+                for c_in, c_out, downsample in stage_plan(channels, blocks_per_stage)
+            )
+        )
+        self.head = nn.Linear(2 * channels[-1], out_features)
         for m in self.modules():
             if isinstance(m, nn.Conv1d):
                 nn.init.kaiming_normal_(m.weight, nonlinearity="relu")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from trainwise.models.layers import activation
+from trainwise.models.layers import activation, stage_plan
 
 LARGE_INPUT = 64  # a side above this gets a stride-4 stem (conv stride 2 + max-pool)
 
@@ -38,13 +38,10 @@ def stages(channels: list[int] | tuple[int, ...], layers_per_stage: int, act: st
     """The body after the stem: per stage `layers_per_stage` 3×3 conv-norm-activation layers at
     one width, a 2×2 max-pool before every stage but the first."""
     blocks: list[nn.Module] = []
-    c_prev = channels[0]
-    for i, c in enumerate(channels):
-        if i > 0:
+    for c_in, c_out, downsample in stage_plan(channels, layers_per_stage):
+        if downsample:
             blocks.append(nn.MaxPool2d(2, ceil_mode=True))
-        for _ in range(layers_per_stage):
-            blocks.append(conv_bn_act(c_prev, c, act))
-            c_prev = c
+        blocks.append(conv_bn_act(c_in, c_out, act))
     return nn.Sequential(*blocks)
 
 

@@ -35,6 +35,27 @@ def activation(name: str) -> nn.Module:
     return ACTIVATIONS[name]()
 
 
+def stage_plan(
+    channels: list[int] | tuple[int, ...], per_stage: int
+) -> list[tuple[int, int, bool]]:
+    """The blocks of a staged convolutional body, as (c_in, c_out, downsample) each.
+
+    CNN1D, CNN2D and ResNet share this layout: every stage holds `per_stage` blocks at its width
+    in `channels`, and the first block of every stage after the first takes the previous stage's
+    width and halves the resolution (a stride of 2, or a pool before it: the family decides).
+
+    >>> stage_plan((8, 16), 2)
+    [(8, 8, False), (8, 8, False), (8, 16, True), (16, 16, False)]
+    """
+    plan = []
+    c_prev = channels[0]
+    for i, c in enumerate(channels):
+        for j in range(per_stage):
+            plan.append((c_prev, c, i > 0 and j == 0))
+            c_prev = c
+    return plan
+
+
 def norm_layer(kind: str, width: int) -> nn.Module:
     if kind == "batch":
         return nn.BatchNorm1d(width)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from trainwise.models.cnn2d import he_init, stem, to_device_layout
-from trainwise.models.layers import activation
+from trainwise.models.layers import activation, stage_plan
 
 
 class BasicBlock(nn.Module):
@@ -55,16 +55,13 @@ class ResNet(nn.Module):
     ) -> None:
         super().__init__()
         self.stem = stem(in_channels, channels[0], activation_name, side)
-        blocks: list[BasicBlock] = []
-        c_prev = channels[0]
-        for i, c in enumerate(channels):
-            for j in range(blocks_per_stage):
-                stride = 2 if (i > 0 and j == 0) else 1
-                blocks.append(BasicBlock(c_prev, c, stride, activation_name))
-                c_prev = c
+        blocks = [
+            BasicBlock(c_in, c_out, 2 if downsample else 1, activation_name)
+            for c_in, c_out, downsample in stage_plan(channels, blocks_per_stage)
+        ]
         self.stages = nn.Sequential(*blocks)
         self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
-        self.head = nn.Linear(c_prev, out_features)
+        self.head = nn.Linear(channels[-1], out_features)
         he_init(self)
         for block in blocks:
             nn.init.zeros_(block.bn2.weight)  # each block starts as the identity
