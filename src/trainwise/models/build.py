@@ -6,6 +6,7 @@ constructor again; weights then come from safetensors. Nothing is unpickled.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -77,32 +78,27 @@ def _cnn1d(
     )
 
 
-@MODELS.register("cnn2d")
-def _cnn2d(
-    n_dense: int,
-    out_features: int,
-    cardinalities: list[int],
-    side: int,
-    channels: list[int],
-    blocks: int,
-    activation: str,
-    dropout: float,
-) -> nn.Module:
-    return CNN2D(n_dense, out_features, side, channels, blocks, activation, dropout)
+def _image_family(net: type[CNN2D] | type[ResNet]) -> Callable[..., nn.Module]:
+    """The builder of an image family: cnn2d and resnet read the same config (`_conv_config`
+    plus the image side); `n_dense` is the image's channel count."""
+
+    def build(
+        n_dense: int,
+        out_features: int,
+        cardinalities: list[int],
+        side: int,
+        channels: list[int],
+        blocks: int,
+        activation: str,
+        dropout: float,
+    ) -> nn.Module:
+        return net(n_dense, out_features, side, channels, blocks, activation, dropout)
+
+    return build
 
 
-@MODELS.register("resnet")
-def _resnet(
-    n_dense: int,
-    out_features: int,
-    cardinalities: list[int],
-    side: int,
-    channels: list[int],
-    blocks: int,
-    activation: str,
-    dropout: float,
-) -> nn.Module:
-    return ResNet(n_dense, out_features, side, channels, blocks, activation, dropout)
+MODELS.register("cnn2d")(_image_family(CNN2D))
+MODELS.register("resnet")(_image_family(ResNet))
 
 
 def _combined(family: str) -> Any:
@@ -166,17 +162,7 @@ def model_config(
         )
     if name in IMAGE_FAMILIES:
         shape = inputs.get("image_shape") or (n_dense, 32, 32)
-        return {
-            "name": name,
-            "n_dense": n_dense,
-            "out_features": out_features,
-            "cardinalities": [],
-            "side": int(max(shape[1:])),
-            "channels": list(spec.channels),
-            "blocks": spec.blocks,
-            "activation": spec.activation,
-            "dropout": spec.dropout,
-        }
+        return _conv_config(spec, name, n_dense, out_features, []) | {"side": int(max(shape[1:]))}
     config = _family_config(spec, name, n_dense, out_features, cardinalities, input_shape)
     if forecast is not None:
         config["last_value_residual"] = [len(forecast["targets"]), int(forecast["horizon"])]
@@ -194,17 +180,7 @@ def _family_config(
     shape = tuple(input_shape) if input_shape else (n_dense,)
     if name == "cnn1d":
         channels = {"in_channels": shape[0]} if len(shape) == 2 else {}
-        return {
-            "name": name,
-            "n_dense": shape[-1],
-            "out_features": out_features,
-            "cardinalities": list(cardinalities),
-            "channels": list(spec.channels),
-            "blocks": spec.blocks,
-            "activation": spec.activation,
-            "dropout": spec.dropout,
-            **channels,
-        }
+        return _conv_config(spec, name, shape[-1], out_features, cardinalities) | channels
     return {
         "name": name,
         "n_dense": int(np.prod(shape)),
@@ -216,6 +192,23 @@ def _family_config(
         "dropout": spec.dropout,
         "init": spec.init,
         "embedding_dim": spec.embedding_dim,
+    }
+
+
+def _conv_config(
+    spec: ModelSpec, name: str, n_dense: int, out_features: int, cardinalities: list[int]
+) -> dict[str, Any]:
+    """What the convolutional families (cnn1d, cnn2d, resnet) share: stage widths, blocks per
+    stage, activation and dropout."""
+    return {
+        "name": name,
+        "n_dense": n_dense,
+        "out_features": out_features,
+        "cardinalities": list(cardinalities),
+        "channels": list(spec.channels),
+        "blocks": spec.blocks,
+        "activation": spec.activation,
+        "dropout": spec.dropout,
     }
 
 
