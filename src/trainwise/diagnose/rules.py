@@ -260,46 +260,63 @@ def _activation_rule(
     return out
 
 
-def dead_relu(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
+def _activation_findings(
+    epochs: list[dict[str, Any]],
+    kind: str,
+    threshold: float,
+    *,
+    rule: str,
+    units: str,
+    state: str,
+    share_key: str,
+    fix: str,
+) -> list[Finding]:
+    """One warning per activation module of `kind` whose share of `units` in `state` has been
+    above `threshold` up to the latest measured epoch (`_activation_rule`)."""
     out = []
-    for act, since, share in _activation_rule(epochs, "relu", DEAD_SHARE):
+    for act, since, share in _activation_rule(epochs, kind, threshold):
         layer = act["after"] or act["module"]
         out.append(
             Finding(
-                "dead_relu",
+                rule,
                 "warning",
-                f"{share:.0%} of the ReLU units after layer {layer} are dead (never active on a "
-                f"training batch) since epoch {since}",
-                {"activation": act["module"], "dead_share": share, "since_epoch": since},
-                "lower train.lr, use leaky_relu or gelu (model.activation), He init "
-                "(model.init=he), normalisation before the activation, or check the biases",
+                f"{share:.0%} of the {units} after layer {layer} are {state} since epoch {since}",
+                {"activation": act["module"], share_key: share, "since_epoch": since},
+                fix,
                 since,
                 None,
                 layer,
             )
         )
     return out
+
+
+def dead_relu(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
+    return _activation_findings(
+        epochs,
+        "relu",
+        DEAD_SHARE,
+        rule="dead_relu",
+        units="ReLU units",
+        state="dead (never active on a training batch)",
+        share_key="dead_share",
+        fix="lower train.lr, use leaky_relu or gelu (model.activation), He init "
+        "(model.init=he), normalisation before the activation, or check the biases",
+    )
 
 
 def saturated_units(epochs: list[dict[str, Any]], ctx: Context) -> list[Finding]:
-    out = []
-    for act, since, share in _activation_rule(epochs, "saturating", SATURATED_SHARE):
-        layer = act["after"] or act["module"]
-        out.append(
-            Finding(
-                "saturated_units",
-                "warning",
-                f"{share:.0%} of the sigmoid/tanh outputs after layer {layer} are saturated "
-                f"(at a rail, where the gradient vanishes) since epoch {since}",
-                {"activation": act["module"], "saturated_share": share, "since_epoch": since},
-                "use ReLU-family activations, Xavier init (model.init=xavier), normalisation "
-                "(model.norm=batch) or a lower train.lr",
-                since,
-                None,
-                layer,
-            )
-        )
-    return out
+    return _activation_findings(
+        epochs,
+        "saturating",
+        SATURATED_SHARE,
+        rule="saturated_units",
+        units="sigmoid/tanh outputs",
+        state="saturated (at a rail, where the gradient vanishes)",
+        share_key="saturated_share",
+        fix="use ReLU-family activations, Xavier init (model.init=xavier), normalisation "
+        "(model.norm=batch) or a lower train.lr",
+    )
 
 
 def _early_ratios(epochs: list[dict[str, Any]], ctx: Context) -> dict[int, float]:
