@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from model_checks import assert_trains_and_rebuilds
 
 from trainwise.models.build import build_model, model_config
 from trainwise.models.cnn2d import CNN2D, CNN2DEncoder
@@ -32,17 +33,8 @@ def test_text_table_and_two_image_columns_forward_backward_and_rebuild(family):
     config = json.loads(json.dumps(model_config(spec, 3, 2, [5], "mixed", inputs)))
     assert config["image_shapes"] == [[1, 12, 12], [3, 20, 16]]
     assert config["image_channels"] == [8, 16]
-    net = build_model(config)
+    net = assert_trains_and_rebuilds(config, mixed_inputs(), (4, 2))
     assert len(net.image_encoders) == 2
-    x = mixed_inputs()
-    out = net(*x)
-    assert out.shape == (4, 2)
-    out.square().sum().backward()
-    assert all(p.grad is not None for p in net.parameters())
-    again = build_model(config)
-    again.load_state_dict(net.state_dict())
-    net.eval(), again.eval()
-    assert torch.equal(net(*x), again(*x))
 
 
 def test_the_picture_changes_the_output():

@@ -6,9 +6,10 @@ import json
 
 import pytest
 import torch
+from model_checks import assert_trains_and_rebuilds
 
 from trainwise.errors import ModelError
-from trainwise.models.build import build_model, model_config
+from trainwise.models.build import model_config
 from trainwise.spec.model import ModelSpec
 
 
@@ -19,16 +20,7 @@ def test_forward_shape_gradients_and_rebuild(name, shape):
     config = json.loads(
         json.dumps(model_config(spec, shape[0], 4, [], "image", {"image_shape": shape}))
     )
-    net = build_model(config)
-    x = torch.randn(3, *shape)
-    out = net(x)
-    assert out.shape == (3, 4)
-    out.square().sum().backward()
-    assert all(p.grad is not None for p in net.parameters())
-    again = build_model(config)
-    again.load_state_dict(net.state_dict())
-    net.eval(), again.eval()
-    assert torch.equal(net(x), again(x))
+    assert_trains_and_rebuilds(config, (torch.randn(3, *shape),), (3, 4))
 
 
 def test_auto_picks_cnn2d_for_images_and_refuses_mismatched_families():
