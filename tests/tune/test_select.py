@@ -25,6 +25,16 @@ def cv_trial(lr: float, scores: list[float], baseline: bool = False) -> optuna.t
     return create_trial(value=mean, params={"train.lr": lr}, distributions=DIST, user_attrs=attrs)
 
 
+def split_trial(
+    lr: float, value: float, rows: int, baseline: bool = False
+) -> optuna.trial.FrozenTrial:
+    """A completed trial scored on one validation split of `rows` rows (no folds to compare)."""
+    attrs: dict[str, object] = {"validation_rows": rows}
+    if baseline:
+        attrs[BASELINE] = True
+    return create_trial(value=value, params={"train.lr": lr}, distributions=DIST, user_attrs=attrs)
+
+
 def study_of(*trials: optuna.trial.FrozenTrial, direction: str = "maximize") -> optuna.Study:
     study = optuna.create_study(direction=direction)
     for t in trials:
@@ -74,18 +84,8 @@ def test_when_the_defaults_are_best_they_are_chosen_by_either_rule():
 
 
 def test_one_validation_split_uses_the_binomial_standard_error():
-    base = create_trial(
-        value=0.90,
-        params={"train.lr": 1e-3},
-        distributions=DIST,
-        user_attrs={BASELINE: True, "validation_rows": 200},
-    )
-    best = create_trial(
-        value=0.91,
-        params={"train.lr": 3e-3},
-        distributions=DIST,
-        user_attrs={"validation_rows": 200},
-    )
+    base = split_trial(1e-3, 0.90, rows=200, baseline=True)
+    best = split_trial(3e-3, 0.91, rows=200)
     chosen = select(study_of(base, best), "accuracy", "one_se")
     assert chosen.se_best == pytest.approx(math.sqrt(0.91 * 0.09 / 200))  # 0.0202 > 0.01
     assert chosen.chosen == 0 and chosen.se_difference == pytest.approx(
@@ -118,15 +118,8 @@ def test_folds_that_all_agree_have_a_standard_error_of_zero_not_an_unknown_one()
 
 
 def test_an_unknown_standard_error_takes_the_best_trial_and_says_so():
-    base = create_trial(
-        value=0.6,
-        params={"train.lr": 1e-3},
-        distributions=DIST,
-        user_attrs={BASELINE: True, "validation_rows": 80},
-    )
-    best = create_trial(
-        value=0.5, params={"train.lr": 3e-3}, distributions=DIST, user_attrs={"validation_rows": 80}
-    )
+    base = split_trial(1e-3, 0.6, rows=80, baseline=True)
+    best = split_trial(3e-3, 0.5, rows=80)
     chosen = select(study_of(base, best, direction="minimize"), "rmse", "one_se")
     assert chosen.se_best is None and chosen.se_difference is None and not chosen.within_se
     assert chosen.chosen == 1 and "cannot be said" in chosen.note
