@@ -39,9 +39,8 @@ def build_image_augment(
     std: Sequence[float],
 ) -> ImageAugment | None:
     """The augmentation of image training batches, or None when every strength is zero."""
-    geometric = spec.flip or spec.rotation > 0 or spec.crop_scale < 1 or spec.translate > 0
     mixing = task in {"binary", "multiclass"} and (spec.mixup > 0 or spec.cutmix > 0)
-    if not spec.enabled or not (geometric or spec.color_jitter > 0 or spec.cutout > 0 or mixing):
+    if not spec.enabled or not (changes_pixels(spec) or mixing):
         return None
 
     def augment(
@@ -49,18 +48,41 @@ def build_image_augment(
     ) -> tuple[tuple[torch.Tensor, ...], torch.Tensor]:
         x = inputs[0]
         gen = step_generator(x.device, seed, epoch, batch)
-        if geometric:
-            x = affine(x, gen, spec)
-        if spec.color_jitter > 0:
-            x = color_jitter(x, gen, spec.color_jitter, mean, std)
-        if spec.cutout > 0:
-            x = cutout(x, gen, spec.cutout)
+        x = warp_jitter_cutout(x, gen, spec, mean, std)
         if mixing:
             rng = np.random.default_rng([seed, epoch, batch])  # host-side scalars: no sync
             x, y = mix(x, y, gen, rng, spec, task, n_classes)
         return (x, *inputs[1:]), y
 
     return augment
+
+
+def _warps(spec: AugmentSpec) -> bool:
+    return spec.flip or spec.rotation > 0 or spec.crop_scale < 1 or spec.translate > 0
+
+
+def changes_pixels(spec: AugmentSpec) -> bool:
+    """Whether `warp_jitter_cutout` does anything: a warp, colour jitter or cutout is on."""
+    return _warps(spec) or spec.color_jitter > 0 or spec.cutout > 0
+
+
+def warp_jitter_cutout(
+    x: torch.Tensor,
+    gen: torch.Generator,
+    spec: AugmentSpec,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> torch.Tensor:
+    """The per-image augmentations that `spec` switches on, in their fixed order (the order the
+    random numbers are drawn in): the affine warp, colour jitter in the pixel statistics
+    `mean`/`std`, then cutout. Image datasets and the image columns of a mixed table share it."""
+    if _warps(spec):
+        x = affine(x, gen, spec)
+    if spec.color_jitter > 0:
+        x = color_jitter(x, gen, spec.color_jitter, mean, std)
+    if spec.cutout > 0:
+        x = cutout(x, gen, spec.cutout)
+    return x
 
 
 def _uniform(

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from trainwise.data.augment import Augment, step_generator
-from trainwise.data.image_augment import affine, color_jitter, cutout
+from trainwise.data.image_augment import changes_pixels, warp_jitter_cutout
 from trainwise.spec.model import AugmentSpec
 
 COLUMN_SEED_OFFSET = 7_919  # a prime: column k draws from seed + k * offset
@@ -29,8 +29,7 @@ def with_image_columns(
     """`augment` (the token augmentation, or None) followed by the image columns' augmentation;
     `augment` unchanged when the preprocessor has no image columns or nothing is switched on."""
     images = getattr(preprocessor, "images", None) or []
-    geometric = spec.flip or spec.rotation > 0 or spec.crop_scale < 1 or spec.translate > 0
-    if not spec.enabled or not images or not (geometric or spec.color_jitter or spec.cutout):
+    if not spec.enabled or not images or not changes_pixels(spec):
         return augment
     stats = [(p.state_["mean"], p.state_["std"]) for p in images]
 
@@ -44,13 +43,7 @@ def with_image_columns(
         for k, (mean, std) in enumerate(stats):
             x = out[first + k]
             gen = step_generator(x.device, seed + (k + 1) * COLUMN_SEED_OFFSET, epoch, batch)
-            if geometric:
-                x = affine(x, gen, spec)
-            if spec.color_jitter > 0:
-                x = color_jitter(x, gen, spec.color_jitter, mean, std)
-            if spec.cutout > 0:
-                x = cutout(x, gen, spec.cutout)
-            out[first + k] = x
+            out[first + k] = warp_jitter_cutout(x, gen, spec, mean, std)
         return tuple(out)
 
     return augment_images
