@@ -12,12 +12,12 @@ import pytest
 import soundfile as sf
 import torch
 from audio_fixtures import write_tones
+from streaming_checks import assert_same_ordered_rows, assert_same_shuffled_batches
 
 import trainwise
 from trainwise.data import audio
 from trainwise.data.audio import AudioPreprocessor, audio_rows, audio_schema
 from trainwise.data.prepare import load_frames, prepare
-from trainwise.data.prepared import TensorSplit
 from trainwise.data.streaming import StreamingSplit, decoded_split, should_stream
 from trainwise.data.target import TargetEncoder
 from trainwise.errors import DataError
@@ -38,17 +38,9 @@ def test_streamed_audio_batches_are_the_in_memory_batches(tmp_path: Path, worker
     rows, pre, target = _fitted(write_tones(tmp_path, per_class=7))  # 21 clips, batch 5: tail 1
     memory = decoded_split(pre, target, rows, stream=False, workers=None)
     stream = decoded_split(pre, target, rows, stream=True, workers=workers)
-    assert isinstance(memory, TensorSplit) and isinstance(stream, StreamingSplit)
     assert stream.input_shape == memory.input_shape == pre.input_shape
-    for epoch in range(2):  # the persistent workers serve the second epoch
-        g1, g2 = torch.Generator().manual_seed(epoch), torch.Generator().manual_seed(epoch)
-        a, b = list(memory.batches(5, g1)), list(stream.batches(5, g2))
-        assert len(a) == len(b) == 4  # the single-row tail is dropped on both paths
-        for (xa, ya), (xb, yb) in zip(a, b, strict=True):
-            assert torch.equal(xa[0], xb[0]) and torch.equal(ya, yb)  # bit for bit
-        assert torch.equal(g1.get_state(), g2.get_state())
-    ordered = torch.cat([x[0] for x, _ in stream.batches(8)])
-    assert torch.equal(ordered, memory.dense)
+    assert_same_shuffled_batches(memory, stream, 5, 4)
+    assert_same_ordered_rows(memory, stream, 8)
 
 
 def test_band_statistics_fitted_in_chunks_equal_those_of_the_whole_set(

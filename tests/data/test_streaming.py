@@ -6,11 +6,11 @@ import pandas as pd
 import pytest
 import torch
 from image_fixtures import write_folder
+from streaming_checks import assert_same_ordered_rows, assert_same_shuffled_batches
 
 from trainwise.data.image_sources import read_image_folder
 from trainwise.data.images import ImagePreprocessor, image_schema
 from trainwise.data.prepare import load_frames, prepare
-from trainwise.data.prepared import TensorSplit
 from trainwise.data.streaming import StreamingSplit, image_split, should_stream
 from trainwise.data.target import TargetEncoder
 from trainwise.errors import DataError
@@ -29,21 +29,12 @@ def test_same_batches_in_the_same_order_on_both_paths(tmp_path, workers):
     frame, pre, target = _fitted(write_folder(tmp_path, n_per_class=11))  # 33 rows: tail of 1
     memory = image_split(pre, target, frame, stream=False, workers=None)
     stream = image_split(pre, target, frame, stream=True, workers=workers)
-    assert isinstance(memory, TensorSplit) and isinstance(stream, StreamingSplit)
-    for epoch in range(2):  # the persistent loader serves a second epoch too
-        g1, g2 = torch.Generator().manual_seed(epoch), torch.Generator().manual_seed(epoch)
-        a = list(memory.batches(8, g1))
-        b = list(stream.batches(8, g2))
-        assert len(a) == len(b) == 4  # 33 rows, batch 8: the single-row tail is dropped
-        for (xa, ya), (xb, yb) in zip(a, b, strict=True):
-            assert torch.equal(xa[0], xb[0]) and torch.equal(ya, yb)
-        assert torch.equal(g1.get_state(), g2.get_state())  # the generator advanced alike
+    assert_same_shuffled_batches(memory, stream, 8, 4)  # 33 rows, batch 8: 4 and a tail of 1
     # resumed mid-epoch and in-order evaluation batches agree as well
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     tail_a, tail_b = list(memory.batches(8, g1, 2)), list(stream.batches(8, g2, 2))
     assert all(torch.equal(x[0][0], y[0][0]) for x, y in zip(tail_a, tail_b, strict=True))
-    ordered = torch.cat([x[0] for x, _ in stream.batches(10)])
-    assert torch.equal(ordered, memory.dense)
+    assert_same_ordered_rows(memory, stream, 10)
     assert torch.equal(stream.inputs(slice(3, 5))[0], memory.inputs(slice(3, 5))[0])
 
 
