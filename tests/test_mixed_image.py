@@ -14,6 +14,7 @@ import pytest
 import trainwise
 import trainwise.errors
 from mixed_image_fixtures import write_mixed_table
+from resume_helpers import fit_stopped_at
 from trainwise.errors import DataError
 
 # Measured on 2 shared cores (seeds 0, 1, 2): test accuracy 0.967, 0.967, 0.983 after 12 epochs
@@ -112,17 +113,6 @@ def test_defaults_learn_what_neither_the_picture_nor_the_number_alone_can(tmp_pa
     assert picture.metrics["test"]["accuracy"] <= 0.7, picture.metrics["test"]
 
 
-class StopAt(trainwise.Callback):
-    """Stop mid-epoch the way the signal handler does; the checkpointer saves that step."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_after_backward(self, state) -> None:
-        if state.step + 1 == self.at:
-            state.stop_reason = "interrupted by SIGTERM"
-
-
 def test_resume_mid_epoch_is_exact_with_image_column_augmentation(tmp_path):
     write_mixed_table(tmp_path, n=80)
     source = str(tmp_path / "table.csv")
@@ -134,12 +124,8 @@ def test_resume_mid_epoch_is_exact_with_image_column_augmentation(tmp_path):
         "spec": {"data": {"augment": {"cutout": 0.3, "flip": True}}},
     }
     straight = trainwise.fit(source, "label", output={"dir": str(tmp_path / "a")}, **settings)
-    with pytest.raises(trainwise.errors.Interrupted) as caught:
-        trainwise.fit(
-            source, "label", output={"dir": str(tmp_path / "b")}, callbacks=[StopAt(7)],
-            **settings,
-        )  # fmt: skip
-    resumed = trainwise.fit(resume=caught.value.run_folder)
+    stopped = fit_stopped_at(7, source, "label", output={"dir": str(tmp_path / "b")}, **settings)
+    resumed = trainwise.fit(resume=stopped.run_folder)
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
     rows = pd.read_csv(source).drop(columns="label").head(20)
     rows["photo"] = [str(tmp_path / p) for p in rows["photo"]]

@@ -30,8 +30,9 @@ from safetensors.torch import load_file
 from torch import nn
 
 import trainwise
+from resume_helpers import fit_stopped_at
 from trainwise.cli import main
-from trainwise.errors import Interrupted, RunError, SpecError
+from trainwise.errors import RunError, SpecError
 from trainwise.train.checkpoint import list_checkpoints, load_checkpoint
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals and flock")
@@ -366,17 +367,6 @@ class RowRecorder(nn.Module):
         return self.body(x)
 
 
-class StopLikeSigterm(trainwise.Callback):
-    """Stop during step `at` the way StopOnSignal does: the checkpointer then saves this step."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_after_backward(self, state) -> None:
-        if state.step + 1 == self.at:  # state.step counts completed steps
-            state.stop_reason = "interrupted by SIGTERM"
-
-
 def recorder_net() -> RowRecorder:
     torch.manual_seed(7)  # the user's module is initialised outside trainwise's seeding
     return RowRecorder()
@@ -414,23 +404,17 @@ def test_interrupted_and_resumed_run_sees_the_same_rows_in_the_same_order(
 
     first = recorder_net()
     out = tmp_path / "run"
-    with pytest.raises(Interrupted) as caught:
-        trainwise.fit(
-            id_csv,
-            "y",
-            model=first,
-            output={"dir": str(out)},
-            callbacks=[StopLikeSigterm(stop_at)],
-            **IN_PROCESS,
-        )
-    assert caught.value.signal_name == "SIGTERM"
-    assert caught.value.exit_code == 143
-    assert caught.value.run_folder == str(partial_of(out))
+    stopped = fit_stopped_at(
+        stop_at, id_csv, "y", model=first, output={"dir": str(out)}, **IN_PROCESS
+    )
+    assert stopped.signal_name == "SIGTERM"
+    assert stopped.exit_code == 143
+    assert stopped.run_folder == str(partial_of(out))
     assert len(first.seen) == stop_at
     assert newest_step(partial_of(out)) == stop_at  # the stop wrote a checkpoint of its step
 
     second = recorder_net()  # fresh weights: the checkpoint must overwrite them
-    resumed = trainwise.fit(resume=caught.value.run_folder, model=second)
+    resumed = trainwise.fit(resume=stopped.run_folder, model=second)
     assert len(second.seen) == 4 * per_epoch - stop_at
 
     seen = torch.cat(first.seen + second.seen)
@@ -469,15 +453,9 @@ def test_resume_after_the_best_epoch_still_restores_the_best_weights(
     settings |= {"progress": False}
     ref = trainwise.fit(noise_csv, "y", output={"dir": str(tmp_path / "ref")}, **settings)
     out = tmp_path / "run"
-    with pytest.raises(Interrupted) as caught:
-        trainwise.fit(
-            noise_csv,
-            "y",
-            output={"dir": str(out)},
-            callbacks=[StopLikeSigterm(40)],  # epoch 5 of 8 (9 steps per epoch)
-            **settings,
-        )
-    resumed = trainwise.fit(resume=caught.value.run_folder)
+    # step 40: epoch 5 of 8 (9 steps per epoch)
+    stopped = fit_stopped_at(40, noise_csv, "y", output={"dir": str(out)}, **settings)
+    resumed = trainwise.fit(resume=stopped.run_folder)
     assert resumed.history == ref.history
     # the premise: the best epoch lies before the interruption and is never beaten after it
     vals = [h["val_loss"] for h in ref.history]
@@ -492,14 +470,11 @@ def test_a_run_trained_on_a_dataframe_can_be_resumed(tmp_path: Path):
     frame = make_frame(200)
     out = tmp_path / "run"
     settings = {"epochs": 3, "batch_size": 16, "hidden": [16], "progress": False}
-    with pytest.raises(Interrupted) as caught:
-        trainwise.fit(
-            frame, "y", output={"dir": str(out)}, callbacks=[StopLikeSigterm(12)], **settings
-        )
+    stopped = fit_stopped_at(12, frame, "y", output={"dir": str(out)}, **settings)
     try:
-        result = trainwise.fit(resume=caught.value.run_folder)
+        result = trainwise.fit(resume=stopped.run_folder)
     except (SpecError, trainwise.DataError):
-        result = trainwise.fit(frame, resume=caught.value.run_folder)
+        result = trainwise.fit(frame, resume=stopped.run_folder)
     assert result.path == out
     assert len(result.history) == 3
 

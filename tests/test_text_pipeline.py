@@ -13,6 +13,7 @@ import pytest
 
 import trainwise
 import trainwise.errors
+from resume_helpers import fit_stopped_at
 
 REPO = Path(__file__).resolve().parents[1]
 SMS_CANDIDATES = [
@@ -107,17 +108,6 @@ def test_sequences_of_varying_length_learn_and_reload(tmp_path: Path):
     assert np.array_equal(result.predict_proba(rows), loaded.predict_proba(rows))
 
 
-class StopAt(trainwise.Callback):
-    """Stop mid-epoch the way the signal handler does; the checkpointer saves that step."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_after_backward(self, state) -> None:
-        if state.step + 1 == self.at:
-            state.stop_reason = "interrupted by SIGTERM"
-
-
 def test_resume_mid_epoch_is_exact_with_text_augmentation(tmp_path: Path):
     frame = messages(200)
     settings = {
@@ -128,12 +118,8 @@ def test_resume_mid_epoch_is_exact_with_text_augmentation(tmp_path: Path):
         "spec": {"data": {"augment": {"token_dropout": 0.2, "token_swap": 0.1}}},
     }
     straight = trainwise.fit(frame, "label", output={"dir": str(tmp_path / "a")}, **settings)
-    with pytest.raises(trainwise.errors.Interrupted) as caught:
-        trainwise.fit(
-            frame, "label", output={"dir": str(tmp_path / "b")}, callbacks=[StopAt(13)],
-            **settings,
-        )  # fmt: skip
-    resumed = trainwise.fit(frame, resume=caught.value.run_folder)
+    stopped = fit_stopped_at(13, frame, "label", output={"dir": str(tmp_path / "b")}, **settings)
+    resumed = trainwise.fit(frame, resume=stopped.run_folder)
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in straight.history]
     rows = frame.drop(columns="label")
     assert np.array_equal(resumed.predict_proba(rows), straight.predict_proba(rows))

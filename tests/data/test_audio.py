@@ -15,6 +15,7 @@ from audio_fixtures import PITCHES, write_tones
 from safetensors.torch import load_file
 
 import trainwise
+from resume_helpers import fit_stopped_at
 from trainwise.data.audio import (
     AudioPreprocessor,
     audio_rows,
@@ -23,7 +24,7 @@ from trainwise.data.audio import (
 )
 from trainwise.data.augment import build_augment, spec_augment, step_generator
 from trainwise.data.prepare import load_frames, preprocessor_from_state
-from trainwise.errors import DataError, Interrupted
+from trainwise.errors import DataError
 from trainwise.spec.model import AudioSpec, AugmentSpec, DataSpec, Spec
 
 
@@ -173,28 +174,14 @@ def test_spec_sections_round_trip() -> None:
         Spec.model_validate({"data": {"audio": {"nmels": 40}}})
 
 
-class StopAtStep(trainwise.Callback):
-    """Stop during step `at` the way the SIGTERM handler does (a checkpoint follows)."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_after_backward(self, state) -> None:
-        if state.step + 1 == self.at:
-            state.stop_reason = "interrupted by SIGTERM"
-
-
 def test_interrupted_audio_run_resumes_exactly(tmp_path: Path) -> None:
     """Augmented audio batches are seeded per (epoch, step): a resumed run ends bit for bit
     where an uninterrupted one does."""
     root = str(write_tones(tmp_path / "tones", per_class=8))
     settings = {"epochs": 3, "batch_size": 8, "progress": False, "deterministic": True}
     trainwise.fit(root, output={"dir": str(tmp_path / "straight")}, **settings)
-    with pytest.raises(Interrupted) as caught:
-        trainwise.fit(
-            root, output={"dir": str(tmp_path / "cut")}, callbacks=[StopAtStep(3)], **settings
-        )
-    trainwise.fit(resume=caught.value.run_folder)
+    stopped = fit_stopped_at(3, root, output={"dir": str(tmp_path / "cut")}, **settings)
+    trainwise.fit(resume=stopped.run_folder)
     a = load_file(str(tmp_path / "straight" / "model" / "weights.safetensors"))
     b = load_file(str(tmp_path / "cut" / "model" / "weights.safetensors"))
     assert a.keys() == b.keys()

@@ -8,6 +8,7 @@ import pytest
 from image_fixtures import shapes_images, write_folder
 
 import trainwise
+from resume_helpers import fit_stopped_at
 from trainwise.errors import DataError
 
 SMALL = {"channels": [8, 16], "progress": False, "epochs": 15, "batch_size": 16, "lr": 3e-3}
@@ -78,17 +79,6 @@ def test_predicting_rows_without_the_image_column_is_a_data_error(tmp_path):
         result.predict(pd.DataFrame({"x": [1, 2]}))
 
 
-class _StopAtStep(trainwise.Callback):
-    """Stop mid-epoch the way a SIGTERM does; the checkpointer then saves this step."""
-
-    def __init__(self, at: int) -> None:
-        self.at = at
-
-    def on_after_backward(self, state) -> None:
-        if state.step + 1 == self.at:
-            state.stop_reason = "interrupted by SIGTERM"
-
-
 def test_a_streamed_augmented_run_resumed_mid_epoch_is_exact(tmp_path):
     """Augmentation (and Mixup) are seeded per (epoch, batch) and the streamed batches replay:
     an interrupted run resumed mid-epoch ends with the uninterrupted run's history."""
@@ -97,9 +87,6 @@ def test_a_streamed_augmented_run_resumed_mid_epoch_is_exact(tmp_path):
     settings = {"channels": [8], "epochs": 3, "batch_size": 16, "progress": False}
     settings |= {"loading": "stream", "workers": 0, "mixup": 0.4, "cutout": 0.3, "flip": True}
     ref = trainwise.fit(str(root), output={"dir": str(tmp_path / "ref")}, **settings)
-    with pytest.raises(trainwise.errors.Interrupted) as caught:
-        trainwise.fit(
-            str(root), output={"dir": str(tmp_path / "run")}, callbacks=[_StopAtStep(3)], **settings
-        )
-    resumed = trainwise.fit(resume=caught.value.run_folder)
+    stopped = fit_stopped_at(3, str(root), output={"dir": str(tmp_path / "run")}, **settings)
+    resumed = trainwise.fit(resume=stopped.run_folder)
     assert resumed.history == ref.history
