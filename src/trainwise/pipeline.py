@@ -44,6 +44,7 @@ from trainwise.spec.model import Spec
 from trainwise.train.budget import apply_budget, resolve_budget
 from trainwise.train.callbacks import Callback
 from trainwise.train.checkpointer import Checkpointer, StopOnSignal
+from trainwise.train.compiled_step import CompiledStep
 from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.loop import fit as train_loop
 from trainwise.train.lr_finder import LRFinderResult, lr_range_test
@@ -52,6 +53,7 @@ from trainwise.train.optim import build_optimizer, build_scheduler
 from trainwise.train.progress import ProgressDisplay
 from trainwise.train.runtime import resolve_device, resolve_precision, seed_everything
 from trainwise.train.state import TrainState
+from trainwise.train.step import train_step
 from trainwise.train.threads import choose_threads, step_flops, using_threads
 
 
@@ -93,9 +95,7 @@ def run(
     if device.type == "cuda" and data.summary["kind"] == "image":
         net = net.to(memory_format=torch.channels_last)  # NHWC: cuDNN's fastest convolutions
     _check_shapes(net, data, head)
-    flops = _step_flops(spec, net, data, device)  # on the eager model: counting is no compile
-    if spec.train.compile:
-        net.compile()  # in place: parameter names, and so checkpoints and bundles, unchanged
+    flops = _step_flops(spec, net, data, device)
 
     precision = resolve_precision(spec.train.precision, device, flops)
     threads = choose_threads(spec.train.threads, device, flops)
@@ -206,9 +206,10 @@ def run(
             (augment(inputs, state.epoch, start + i), y) for i, (inputs, y) in enumerate(stream)
         )
 
+    step = CompiledStep() if spec.train.compile else train_step
     try:
         with using_threads(threads.threads):
-            train_loop(state, batches, validate, callbacks=cbs)
+            train_loop(state, batches, validate, step=step, callbacks=cbs)
     except torch.OutOfMemoryError:
         smaller = max(1, spec.train.batch_size // 2)
         raise TrainingFailed(
@@ -234,6 +235,11 @@ def run(
         raise
     predictor = Predictor(schema, data.preprocessor, data.target, net, head)
     metrics: dict[str, Any] = {"epochs": state.epoch, "stop_reason": state.stop_reason}
+    if isinstance(step, CompiledStep):
+        metrics["compiled_steps"] = step.compiled_steps
+        if step.reason is not None:
+            metrics["compile_skipped"] = step.reason
+            log(f"train.compile: the steps ran eagerly: {step.reason}")
     guard = stateful["nan_guard"]
     if isinstance(guard, NanGuard) and guard.events:
         metrics["numeric_faults"] = guard.events

@@ -83,6 +83,9 @@ class Doctor(Callback):
         self.grad.on_epoch_start(state)
         self.act.on_epoch_start(state)
 
+    def needs_eager_step(self, state: TrainState) -> bool:
+        return self.grad.needs_eager_step(state) or self.act.needs_eager_step(state)
+
     def on_after_backward(self, state: TrainState) -> None:
         self.grad.on_after_backward(state)
         self.act.on_after_backward(state)

@@ -169,6 +169,9 @@ class GradientProbe(Callback):
     def _probe_now(self, state: TrainState) -> bool:
         return state.batch_in_epoch % self.every_steps == 0
 
+    def needs_eager_step(self, state: TrainState) -> bool:
+        return self.index is not None and self._probe_now(state)
+
     def on_after_backward(self, state: TrainState) -> None:
         index = self.index
         if index is None:
@@ -331,6 +334,9 @@ class ActivationProbe(Callback):
             self._stats.append((name, kind, self._last_weighted, share))
 
         return hook
+
+    def needs_eager_step(self, state: TrainState) -> bool:
+        return bool(self._handles)  # hooks on the forward pass: the epoch's first batch
 
     def on_after_backward(self, state: TrainState) -> None:
         self._remove()  # one forward pass per epoch is enough

@@ -437,9 +437,12 @@ class TrainSpec(Section):
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     """Where to train; `auto` takes a GPU when there is one."""
     compile: bool = False
-    """Compile the model with `torch.compile` (TorchInductor) before training. Pays on GPUs and
-    for long runs of larger models; the compile itself takes tens of seconds on a CPU, so it is
-    off by default (figures in docs/benchmarks.md)."""
+    """Compile the whole training step (forward, backward and the Adam/AdamW update) into one
+    TorchInductor graph; on a CPU, plain 1-D convolutions become matrix products in it. The
+    benchmark CNN's steps took about 0.4x their eager time, but the compile itself costs tens
+    of seconds to minutes on a CPU, once per run: it pays for long runs only, so it is off by
+    default. Other optimizers, fp16, L1 and `clip_value` step eagerly, and the doctor's probed
+    steps always do (docs/training.md, figures in docs/benchmarks.md)."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
     loss scaling on older GPUs; on CPUs that compute bf16 natively (AVX512-BF16, AMX) bf16

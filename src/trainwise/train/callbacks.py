@@ -1,4 +1,4 @@
-"""The callback interface: six hooks, and the list that fires them.
+"""The callback interface: six hooks, a question, and the list that fires them.
 
 Callbacks observe the training state and may set `state.stop_reason`; they never replace its
 members. Each one can save and restore its own state (`state_dict` / `load_state_dict`, JSON-ready)
@@ -27,6 +27,15 @@ class Callback:
     def on_epoch_start(self, state: TrainState) -> None: ...
 
     def on_after_backward(self, state: TrainState) -> None: ...
+
+    def needs_eager_step(self, state: TrainState) -> bool:
+        """Whether the coming step must run eagerly because this callback watches it.
+
+        A compiled step (`train.compile`) never fills `.grad` and never calls
+        `on_after_backward`; by default a callback that overrides that hook gets every step
+        eagerly. Override to ask only for the steps actually watched.
+        """
+        return type(self).on_after_backward is not Callback.on_after_backward
 
     def on_batch_end(self, state: TrainState, out: StepOutput) -> None: ...
 
@@ -57,6 +66,9 @@ class CallbackList(Callback):
     def on_after_backward(self, state: TrainState) -> None:
         for cb in self.callbacks:
             cb.on_after_backward(state)
+
+    def needs_eager_step(self, state: TrainState) -> bool:
+        return any(cb.needs_eager_step(state) for cb in self.callbacks)
 
     def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
         for cb in self.callbacks:

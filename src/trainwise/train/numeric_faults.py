@@ -45,6 +45,9 @@ class NanGuard(Callback):
             self._buffers = [b for b in state.model.buffers() if b.is_floating_point()]
             self._saved = [b.detach().clone() for b in self._buffers]
 
+    def needs_eager_step(self, state: TrainState) -> bool:
+        return self.mode == "skip"  # it inspects every step's gradients
+
     def on_after_backward(self, state: TrainState) -> None:
         if self.mode != "skip":
             return
