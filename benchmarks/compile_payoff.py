@@ -8,7 +8,7 @@ trainwise's default model for MNIST-1D; fp32 and automatic precision.
 
 Every run is a fresh process, so each pays its own compile as a user's run would.
 
-Run: `.venv/bin/python -m benchmarks.compile_payoff [--epochs N]`
+Run: `.venv/bin/python -m benchmarks.compile_payoff [--epochs N] [--only small]`
 """
 
 from __future__ import annotations
@@ -85,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--child", nargs=4)
+    parser.add_argument("--only", default="", help="models whose name contains this text")
     args = parser.parse_args()
     if args.child:
         name, precision, epochs, compile = args.child
@@ -95,7 +96,7 @@ def main() -> None:
         f"\n{'model':<30}{'precision':>10}{'eager s/ep':>12}{'compiled s/ep':>15}"
         f"{'ratio':>7}{'compile s':>11}{'pays after':>12}"
     )
-    for name in MODELS:
+    for name in [m for m in MODELS if args.only in m]:
         for precision in ("fp32", "auto"):
             t = {
                 (c, e): in_fresh_process(name, precision, e, c)

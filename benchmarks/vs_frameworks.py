@@ -6,7 +6,8 @@ it in `TorchModuleWrapper`), the same MNIST-1D rows, AdamW (lr 1e-3, weight deca
 framework uses its own default data loading: Lightning a `DataLoader` over a `TensorDataset`,
 Keras `fit` on NumPy arrays; trainwise and the hand-written loop gather batches from in-memory
 tensors. Reports seconds per epoch (the marginal cost of an epoch: a long run minus a short run;
-the whole run divided by its epochs is shown beside it), samples per second, the ratio
+the whole run divided by its epochs is shown beside it, and for `train.compile` it carries the
+compile), samples per second, the ratio
 to the hand-written loop, peak RSS growth and test accuracy.
 
 Run: `.venv/bin/python -m benchmarks.vs_frameworks [--epochs N] [--repeats R]`
@@ -136,6 +137,15 @@ def goals(per_epoch: dict[str, list[float]]) -> None:
             0.35,
         ),
     ]
+    compiled = med["trainwise (fp32, train.compile)"]
+    checks += [  # the opt-in compiled step, against the same goals
+        ("trainwise train.compile / hand-written fp32", compiled / hand, 0.8),
+        (
+            "trainwise train.compile / Keras 3",
+            compiled / med["Keras 3, torch backend (fp32)"],
+            0.35,
+        ),
+    ]
     print()
     for name, ratio, goal in checks:
         print(
@@ -162,8 +172,8 @@ def main() -> None:
 
     frames = frame(xtr, ytr), frame(xv, yv), frame(xt, yt)
 
-    def tw(epochs: int, precision: str) -> float:
-        result = trainwise_run(*frames, epochs, 0, save=False, precision=precision)
+    def tw(epochs: int, precision: str, compile: bool = False) -> float:
+        result = trainwise_run(*frames, epochs, 0, save=False, precision=precision, compile=compile)
         return float(result.metrics["test"]["accuracy"])
 
     variants: dict[str, Callable[[int], float]] = {
@@ -175,6 +185,7 @@ def main() -> None:
         ),
         "trainwise (fp32)": lambda e: tw(e, "fp32"),
         "trainwise (precision auto)": lambda e: tw(e, "auto"),
+        "trainwise (fp32, train.compile)": lambda e: tw(e, "fp32", compile=True),
         "PyTorch Lightning (fp32)": lambda e: lightning_fit(data, e, 0),
         "Keras 3, torch backend (fp32)": lambda e: keras_fit(data, e, 0),
     }

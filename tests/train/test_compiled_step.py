@@ -106,6 +106,16 @@ def test_compiled_steps_make_the_eager_steps_updates_and_let_watched_steps_run_e
         assert float(s_c["step"]) == 6.0
 
 
+def test_a_short_last_batch_steps_eagerly_instead_of_compiling_again():
+    state, step = _state(_net()), CompiledStep()
+    (inputs, y), (more, y2) = _batches(2)
+    step(state, (inputs[0][:5],), y[:5], CallbackList())  # short batch first, as on a resume
+    step(state, inputs, y, CallbackList())
+    step(state, more, y2, CallbackList())
+    step(state, (more[0][:7],), y2[:7], CallbackList())
+    assert step.compiled_steps == 2 and state.step == 4
+
+
 def test_a_restored_checkpoint_is_what_the_compiled_step_carries_on_from():
     batches = _batches(4)
     state, step = _state(_net()), CompiledStep()

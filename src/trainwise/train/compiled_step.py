@@ -59,7 +59,8 @@ class CompiledStep:
     """`train_step`'s drop-in: the same step compiled whole where the run allows it.
 
     Falls back to the eager step for the whole run when `compile_blocker` names a reason or the
-    compile fails (`reason` then says why), and for single steps that callbacks want to watch.
+    compile fails (`reason` then says why), and for single steps that callbacks want to watch
+    or whose batch has another shape than the first (an epoch's short last batch).
     """
 
     def __init__(self, eager: Step = train_step) -> None:
@@ -68,6 +69,7 @@ class CompiledStep:
         self.compiled_steps = 0
         self._graph: Any = None
         self._model: nn.Module | None = None
+        self._shapes: tuple[torch.Size, ...] | None = None  # the batch shapes compiled for
 
     def __call__(
         self, state: TrainState, inputs: tuple[torch.Tensor, ...], y: torch.Tensor, cbs: Callback
@@ -77,6 +79,13 @@ class CompiledStep:
             if self.reason is None:
                 self._build(state)
         if self.reason is not None or cbs.needs_eager_step(state):
+            return self.eager(state, inputs, y, cbs)
+        # one graph, for full batches: the short last batch of an epoch (or a batch of another
+        # shape) steps eagerly rather than paying a second compile
+        shapes = (*(x.shape for x in inputs), y.shape)
+        if self._shapes is None and len(y) == state.batch_size:
+            self._shapes = shapes
+        if shapes != self._shapes:
             return self.eager(state, inputs, y, cbs)
         loss, output = self._run(state, inputs, y)
         if loss is None:  # the compile failed; this step and the rest run eagerly
@@ -94,6 +103,7 @@ class CompiledStep:
     def _build(self, state: TrainState) -> None:
         model = state.model
         self._model = model
+        self._shapes = None
         named = list(model.named_parameters())
         self._names = [n for n, p in named if p.requires_grad]
         self._params = [p for _, p in named if p.requires_grad]
@@ -171,7 +181,8 @@ class CompiledStep:
             return loss.detach(), output
 
         options = {"cpp_wrapper": True} if device.type == "cpu" else {}
-        self._graph = torch.compile(step, fullgraph=True, options=options)
+        # static shapes: a graph specialised to the batch shape, compiled once
+        self._graph = torch.compile(step, fullgraph=True, dynamic=False, options=options)
         self._slots: list[list[torch.Tensor]] = []
 
     # --- running it --------------------------------------------------------------------
