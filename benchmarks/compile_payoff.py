@@ -1,12 +1,13 @@
-"""What `train.compile` (torch.compile, TorchInductor) buys per epoch, and what it costs once.
+"""What `train.compile` (the whole step compiled by TorchInductor) buys per epoch, and its cost.
 
-Trains the same spec with and without compilation for a short and a long run and prints the
-marginal seconds per epoch (long minus short, per extra epoch: start-up and the compile itself
-cancel out), the one-off cost (the short run's extra seconds), and the epochs after which the
-compile has paid for itself. Two models: the small 1-D CNN of the framework comparison and
+Trains the same spec eagerly and compiled, each in a fresh process with an empty Inductor cache
+(a cold compile, as a user's first run pays), and times every epoch with a callback. Prints the
+median seconds of the epochs after the first (the steady state), the compile's one-off cost (the
+compiled run's first epoch beyond its steady epochs, minus the same for the eager run), and the
+epochs after which the compile has paid for itself. Timing epochs inside one run, rather than
+subtracting a short run from a long one, keeps the compile's own run-to-run scatter (seconds)
+out of the per-epoch figure. Two models: the small 1-D CNN of the framework comparison and
 trainwise's default model for MNIST-1D; fp32 and automatic precision.
-
-Every run is a fresh process, so each pays its own compile as a user's run would.
 
 Run: `.venv/bin/python -m benchmarks.compile_payoff [--epochs N] [--only small]`
 """
@@ -14,11 +15,14 @@ Run: `.venv/bin/python -m benchmarks.compile_payoff [--epochs N] [--only small]`
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import time
 import warnings
 from typing import Any
 
@@ -27,7 +31,8 @@ import pandas as pd
 import torch
 
 import trainwise
-from benchmarks.common import ConvNet1D, mnist1d_arrays, timed
+from benchmarks.common import ConvNet1D, mnist1d_arrays
+from trainwise.train.callbacks import Callback
 
 
 def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -45,45 +50,57 @@ MODELS: dict[str, dict[str, Any]] = {
 }
 
 
+class EpochClock(Callback):
+    """Seconds of each epoch, validation included."""
+
+    def __init__(self) -> None:
+        self.seconds: list[float] = []
+
+    def on_epoch_start(self, state: Any) -> None:
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, state: Any, logs: dict[str, float]) -> None:
+        self.seconds.append(time.perf_counter() - self._start)
+
+
 def child(name: str, precision: str, epochs: int, compile: bool) -> None:
-    """One training run in this fresh process; prints its seconds (imports and data excluded)."""
+    """One training run in this fresh process; prints its epochs' seconds as JSON."""
     warnings.filterwarnings("ignore")
     train, test = frames()
     options = dict(MODELS[name])
     if name.startswith("small"):
         options["model"] = ConvNet1D()
-    _, seconds = timed(
-        lambda: trainwise.fit(
-            train,
-            target="y",
-            test=test,
-            epochs=epochs,
-            save=False,
-            progress=False,
-            early_stopping={"enabled": False},
-            doctor={"enabled": False},
-            precision=precision,
-            compile=compile,
-            **options,
-        )
+    clock = EpochClock()
+    result = trainwise.fit(
+        train,
+        target="y",
+        test=test,
+        epochs=epochs,
+        save=False,
+        progress=False,
+        early_stopping={"enabled": False},
+        precision=precision,
+        compile=compile,
+        callbacks=[clock],
+        **options,
     )
-    print(seconds)
+    compiled = result.metrics.get("compiled_steps", 0)
+    print(json.dumps({"epochs": clock.seconds, "compiled_steps": compiled}))
 
 
-def in_fresh_process(name: str, precision: str, epochs: int, compile: bool) -> float:
-    """Seconds of one run in a new interpreter: a cold compile, as a user's first run pays."""
+def in_fresh_process(name: str, precision: str, epochs: int, compile: bool) -> dict[str, Any]:
     out = subprocess.run(
         [sys.executable, "-m", "benchmarks.compile_payoff", "--child", name, precision,
          str(epochs), str(int(compile))],
         capture_output=True, text=True, check=True,
         env={**os.environ, "TORCHINDUCTOR_CACHE_DIR": tempfile.mkdtemp()},  # no warm cache
     )  # fmt: skip
-    return float(out.stdout.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--child", nargs=4)
     parser.add_argument("--only", default="", help="models whose name contains this text")
     args = parser.parse_args()
@@ -91,30 +108,26 @@ def main() -> None:
         name, precision, epochs, compile = args.child
         child(name, precision, int(epochs), compile == "1")
         return
-    short, long = 2, args.epochs
     print(
         f"\n{'model':<30}{'precision':>10}{'eager s/ep':>12}{'compiled s/ep':>15}"
-        f"{'ratio':>7}{'compile s':>11}{'pays after':>12}"
+        f"{'ratio':>7}{'compile s':>11}{'pays after':>12}{'compiled steps':>16}"
     )
     for name in [m for m in MODELS if args.only in m]:
         for precision in ("fp32", "auto"):
-            t = {
-                (c, e): in_fresh_process(name, precision, e, c)
-                for c in (False, True)
-                for e in (short, long)
-            }
-            eager = (t[False, long] - t[False, short]) / (long - short)
-            compiled = (t[True, long] - t[True, short]) / (long - short)
-            once = t[True, short] - t[False, short] - short * (compiled - eager)
-            saving = eager - compiled
+            runs = {c: in_fresh_process(name, precision, args.epochs, c) for c in (False, True)}
+            steady = {c: statistics.median(r["epochs"][1:]) for c, r in runs.items()}
+            first = {c: r["epochs"][0] - steady[c] for c, r in runs.items()}
+            once = first[True] - first[False]
+            saving = steady[False] - steady[True]
             pays = f"{math.ceil(once / saving)} ep" if saving > 0 else "never"
             print(
-                f"{name:<30}{precision:>10}{eager:>12.4f}{compiled:>15.4f}"
-                f"{compiled / eager:>7.2f}{once:>11.1f}{pays:>12}"
+                f"{name:<30}{precision:>10}{steady[False]:>12.4f}{steady[True]:>15.4f}"
+                f"{steady[True] / steady[False]:>7.2f}{once:>11.1f}{pays:>12}"
+                f"{runs[True]['compiled_steps']:>16}"
             )
     print(
-        f"(s/ep: a {long}-epoch run minus a {short}-epoch run, per extra epoch; compile s: the "
-        f"compiled {short}-epoch run's extra time beyond its epochs. Every run in a fresh "
+        f"(s/ep: median of epochs 2..{args.epochs}, validation included; compile s: the compiled "
+        "run's first epoch beyond a steady one, minus the eager run's. Every run in a fresh "
         "process with an empty Inductor cache, so each compile is cold; "
         f"{torch.get_num_threads()} threads available, train.threads=auto.)"
     )
