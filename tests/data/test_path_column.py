@@ -46,6 +46,8 @@ def test_empty_column():
     for column in (PathColumn.from_strings([]), PathColumn.from_series(pd.Series([], dtype=str))):
         assert column is not None and len(column) == 0 and list(column) == []
         assert column.take([]) == []
+    blanks = PathColumn.from_series(pd.Series(["", ""], dtype="str"))  # Arrow: no data buffer
+    assert blanks is not None and list(blanks) == ["", ""]
 
 
 @pytest.mark.parametrize("dtype", ["str", object, "string"])

@@ -38,7 +38,9 @@ def read_image_folder(path: str | Path) -> pd.DataFrame:
             "a folder with one sub-folder of images per class",
             "check the path",
         )
-    paths, labels, strays = [], [], []
+    paths: list[pd.Series] = []
+    labels: list[pd.Series] = []
+    strays: list[str] = []
     for sub in _class_dirs(root):
         found = _class_images(sub, strays)
         paths.append(found)

@@ -66,9 +66,11 @@ class PathColumn(Sequence[str]):
             array.offset : array.offset + len(array) + 1
         ]
         start, stop = int(offsets[0]), int(offsets[-1])
-        data = np.frombuffer(data_buffer, dtype=np.uint8)[start:stop] if stop > start else []
+        data = np.zeros(0, dtype=np.uint8)
+        if stop > start:  # (a column of empty strings may have no data buffer at all)
+            data = np.frombuffer(data_buffer, dtype=np.uint8)[start:stop]
         # copies: the column then owns plain NumPy memory, and Arrow's pool can be released
-        return cls(np.array(data, dtype=np.uint8), offsets - start)
+        return cls(data.copy(), offsets - start)
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
