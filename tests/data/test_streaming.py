@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from image_fixtures import write_folder
 from streaming_checks import assert_same_ordered_rows, assert_same_shuffled_batches
 
+import trainwise
 from trainwise.data.image_sources import read_image_folder
 from trainwise.data.images import ImagePreprocessor, image_schema
+from trainwise.data.path_column import PathColumn
 from trainwise.data.prepare import load_frames, prepare
 from trainwise.data.streaming import StreamingSplit, image_split, should_stream
 from trainwise.data.target import TargetEncoder
@@ -63,3 +66,30 @@ def test_a_corrupt_file_met_while_streaming_is_a_data_error_naming_it(tmp_path):
     split = image_split(pre, target, frame, stream=True, workers=1)
     with pytest.raises(DataError, match=r"broken\.png"):
         list(split.batches(4))
+
+
+def test_the_split_holds_its_paths_as_one_path_column(tmp_path):
+    frame, pre, target = _fitted(write_folder(tmp_path, n_per_class=5))
+    split = image_split(pre, target, frame, stream=True, workers=0)
+    assert isinstance(split.values, PathColumn)
+    assert list(split.values) == frame["image"].tolist()
+    assert isinstance(split.to(torch.device("cpu")).values, PathColumn)
+    gaps = pd.concat([frame, pd.DataFrame({"image": [None], "label": ["c0"]})], ignore_index=True)
+    with_gap = image_split(pre, target, gaps, stream=True, workers=0)
+    assert isinstance(with_gap.values, list)  # not all paths: the values as they are
+    with pytest.raises(DataError, match="neither a file path nor an array"):
+        list(with_gap.batches(4))
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_streamed_fit_gives_the_in_memory_fit_s_predictions(tmp_path, workers):
+    root = write_folder(tmp_path / "imgs", n_per_class=15)
+    common = {"save": False, "epochs": 2, "seed": 7, "channels": [8, 16], "progress": False}
+    memory = trainwise.fit(str(root), loading="memory", **common)
+    stream = trainwise.fit(str(root), loading="stream", workers=workers, **common)
+    assert stream.summary["loading"] == "stream" and memory.summary["loading"] == "memory"
+    assert memory.history == stream.history
+    assert memory.metrics["validation"] == stream.metrics["validation"]
+    assert memory.metrics["test"] == stream.metrics["test"]
+    files = read_image_folder(root)
+    assert np.array_equal(memory.predict_proba(files), stream.predict_proba(files))

@@ -22,6 +22,7 @@ against its defining properties.
 from __future__ import annotations
 
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,7 @@ def audio_rows(source: str, spec: AudioSpec) -> pd.DataFrame | None:
             return None
     except (OSError, RuntimeError, ValueError):  # "~nobody", NUL bytes, names too long
         return None
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)
+    files = _audio_files(root)
     if not files:  # not audio: perhaps images
         return None
     nested = [p for p in files if p.parent != root]
@@ -76,6 +77,23 @@ def audio_rows(source: str, spec: AudioSpec) -> pd.DataFrame | None:
         )
     labels = [m.group(1) for m in matches if m]
     return pd.DataFrame({PATH: [str(p.resolve()) for p in files], LABEL: labels})
+
+
+def _audio_files(root: Path) -> list[Path]:
+    """`sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)`, without a
+    `Path` per file of the tree: every folder given to `fit` is first looked at here, and for an
+    image folder of 20000 files rglob's objects (and the set it keeps of them) left ~9 MiB of
+    fragmented heap behind. Like rglob, symbolic links to folders are listed, not followed."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        found += [Path(folder, n) for n in (*dirs, *names) if _suffix(n) in AUDIO_SUFFIXES]
+    return sorted(found)
+
+
+def _suffix(name: str) -> str:
+    """`PurePath(name).suffix.lower()`: from the last dot, unless it starts or ends the name."""
+    i = name.rfind(".")
+    return name[i:].lower() if 0 < i < len(name) - 1 else ""
 
 
 def wav_column(frame: pd.DataFrame) -> str | None:

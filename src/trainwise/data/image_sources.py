@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from trainwise.data.heap import release_arrow_memory, trim_heap
 from trainwise.errors import DataError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm")
@@ -37,30 +38,58 @@ def read_image_folder(path: str | Path) -> pd.DataFrame:
             "a folder with one sub-folder of images per class",
             "check the path",
         )
-    paths, labels, strays = [], [], []
+    paths: list[pd.Series] = []
+    labels: list[pd.Series] = []
+    strays: list[str] = []
     for sub in _class_dirs(root):
-        for name in sorted(os.listdir(sub)):
-            file = sub / name
-            if name.startswith(".") or name.lower() in IGNORED_FILES or not file.is_file():
-                continue
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                paths.append(str(file.resolve()))
-                labels.append(sub.name)
-            else:
-                strays.append(str(file))
+        found = _class_images(sub, strays)
+        paths.append(found)
+        labels.append(pd.Series(sub.name, index=range(len(found)), dtype="str"))
     if strays:
         raise DataError(
             f"{len(strays)} file(s) in {str(root)!r} are not images, e.g. {strays[0]!r}",
             f"only image files ({', '.join(IMAGE_EXTENSIONS)}) in the class sub-folders",
             "move the other files out of the class folders",
         )
-    if not paths:
+    if not sum(len(found) for found in paths):
         raise DataError(
             f"image folder {str(root)!r} holds no images",
             "one sub-folder per class, each holding image files (PNG, JPEG, ...)",
             "put the images in class sub-folders, e.g. data/cat/1.png, data/dog/2.png",
         )
-    return pd.DataFrame({IMAGE_COLUMN: paths, LABEL_COLUMN: labels})
+    frame = pd.DataFrame(
+        {
+            IMAGE_COLUMN: pd.concat(paths, ignore_index=True),
+            LABEL_COLUMN: pd.concat(labels, ignore_index=True),
+        }
+    )
+    release_arrow_memory()  # the per-class pieces, in Arrow's pool (see data/heap.py)
+    trim_heap()
+    return frame
+
+
+def _class_images(folder: Path, strays: list[str]) -> pd.Series:
+    """The absolute paths of one class folder's images, sorted by name, as a `str` column; other
+    files are added to `strays`.
+
+    One folder at a time, each finished as a column before the next: a folder of N images
+    leaves no Python objects per image behind (no `Path` per file, no list of every path of the
+    tree), so the heap after listing does not grow with the folder. Entries come from
+    `os.scandir`, whose type comes with the listing (no `stat` per file on most file systems).
+    """
+    real = folder.resolve()
+    paths = []
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        name = entry.name
+        if name.startswith(".") or name.lower() in IGNORED_FILES or not entry.is_file():
+            continue
+        if not name.lower().endswith(IMAGE_EXTENSIONS):
+            strays.append(str(folder / name))
+        elif entry.is_symlink():  # resolved to its target, as Path.resolve() does
+            paths.append(os.path.realpath(entry.path))
+        else:  # in a resolved folder a plain file's real path is the joined path
+            paths.append(os.path.join(real, name))
+    return pd.Series(paths, dtype="str")
 
 
 def find_image_column(
@@ -156,10 +185,14 @@ def holds_arrays(frame: pd.DataFrame) -> bool:
 
 def drop_duplicate_images(frame: pd.DataFrame, column: str) -> tuple[pd.DataFrame, int]:
     """Drop rows repeating the same image (same file path, or same array bytes) and label."""
-    keys = frame[column].map(_image_key)
-    others = [c for c in frame.columns if c != column]
-    keyed = frame[others].assign(_key=keys)
-    keep = ~keyed.duplicated()
+    if isinstance(frame[column].dtype, pd.StringDtype):  # paths only: the path is the key,
+        keep = ~frame.duplicated()  # compared in the column's own buffers (no str per row)
+    else:
+        keys = frame[column].map(_image_key)
+        others = [c for c in frame.columns if c != column]
+        keep = ~frame[others].assign(_key=keys).duplicated()
+    if keep.all():  # the usual case: no copy of every row (copy-on-write)
+        return frame.reset_index(drop=True), 0
     return frame.loc[keep].reset_index(drop=True), int((~keep).sum())
 
 

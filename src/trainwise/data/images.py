@@ -40,9 +40,9 @@ class ImagePreprocessor:
 
     # ---- fitting ---------------------------------------------------------------------------
     def fit(self, frame: pd.DataFrame) -> ImagePreprocessor:
-        values = frame[self.column].tolist()
-        take = np.unique(np.linspace(0, len(values) - 1, min(FIT_SAMPLE, len(values))).round())
-        sample = [values[int(i)] for i in take]
+        n = len(frame)
+        take = np.unique(np.linspace(0, n - 1, min(FIT_SAMPLE, n)).round()).astype(np.int64)
+        sample = frame[self.column].iloc[take].tolist()  # only the sample becomes Python objects
         sizes, grey = zip(*(_probe(v) for v in sample), strict=True)
         size = self._size(sizes)
         channels = self.spec.channels if self.spec.channels != "auto" else (1 if all(grey) else 3)

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from trainwise.data.heap import trim_heap
 from trainwise.data.prepared import TensorSplit, features_to_split
 from trainwise.data.schema import Schema
 from trainwise.data.target import TargetEncoder
@@ -40,15 +41,27 @@ def eval_batch_size(row_shape: tuple[int, ...], most: int = EVAL_BATCH) -> int:
 def raw_outputs(model: nn.Module, split: TensorSplit, batch_size: int = EVAL_BATCH) -> torch.Tensor:
     """Network outputs for a whole split, in eval mode, batched, left on the device.
 
-    Goes through `split.batches` (in order), so a streamed split is decoded by its workers."""
+    Goes through `split.batches` (in order), so a streamed split is decoded by its workers.
+    Each batch's outputs are written into one tensor allocated at the first batch, rather than
+    kept as a list and concatenated: the concatenation held the outputs twice, and the list's
+    pieces, freed at once, fragmented the heap."""
     was_training = model.training
     model.eval()
     size = eval_batch_size(_row_shape(split), batch_size)
+    out: torch.Tensor | None = None
+    done = 0
     try:
-        chunks = [model(*inputs) for inputs, _ in split.batches(size)]
+        for inputs, _ in split.batches(size):
+            chunk = model(*inputs)
+            if out is None:
+                out = chunk.new_empty((len(split), *chunk.shape[1:]), dtype=torch.float32)
+            out[done : done + len(chunk)] = chunk
+            done += len(chunk)
     finally:
         model.train(was_training)
-    return torch.cat(chunks).float()
+    if out is None or done != len(out):
+        raise RuntimeError(f"the split gave {done} rows of outputs for {len(split)} rows")
+    return out
 
 
 def _row_shape(split: TensorSplit) -> tuple[int, ...]:
@@ -165,6 +178,8 @@ class Predictor:
             features = self.preprocessor.transform(rows)
             split = features_to_split(features, torch.zeros(len(rows))).to(device)
             parts.append(self.head.decode(raw_outputs(self.model, split)).cpu().numpy())
+            if shape:  # a chunk's decoded images and activations go back to the OS, so
+                trim_heap()  # scoring many test images does not leave a fragmented heap
         decoded = np.concatenate(parts).astype(np.float64)
         return _to_metric_space(decoded, self.target, self.schema.task)
 
