@@ -60,7 +60,7 @@ class CompiledStep:
 
     Falls back to the eager step for the whole run when `compile_blocker` names a reason or the
     compile fails (`reason` then says why), and for single steps that callbacks want to watch
-    or whose batch has another shape than the first (an epoch's short last batch).
+    or whose batch is not a full one (an epoch's short last batch).
     """
 
     def __init__(self, eager: Step = train_step) -> None:
