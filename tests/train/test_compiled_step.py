@@ -61,7 +61,7 @@ class WatchStep(Callback):
 
 def _batches(n: int) -> list[tuple[tuple[torch.Tensor], torch.Tensor]]:
     g = torch.Generator().manual_seed(1)
-    return [((torch.randn(16, 24, generator=g),), torch.randint(0, 3, (16,), generator=g))] * 0 + [
+    return [
         ((torch.randn(16, 24, generator=g),), torch.randint(0, 3, (16,), generator=g))
         for _ in range(n)
     ]
