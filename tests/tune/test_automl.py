@@ -57,8 +57,9 @@ def test_auto_fit_tunes_refits_tests_once_and_writes_a_rerunnable_spec(tmp_path)
     assert spec.tune.space  # the space used, for `trainwise tune best_spec.yaml`
     assert (result.path / "tuning" / "trials.csv").is_file()
     longest = pd.read_csv(result.path / "tuning" / "trials.csv")["seconds"].max()
-    # the budget, overrun by less than one trial (plus the seconds to write the results)
-    assert took <= 20 + longest + 2
+    # the budget, overrun by less than one trial, plus writing the results, plots and report
+    # (about 2 s; up to twice that on a machine running at half speed under contention)
+    assert took <= 20 + longest + 6
     # the run report shows the search, with the rule that chose the refitted trial
     page = (result.path / "report.html").read_text()
     assert '<section id="tuning"><h2>Tuning</h2>' in page
