@@ -27,7 +27,15 @@ from trainwise.tune.cv import Development, cross_validate
 from trainwise.tune.cv import best_epoch as kept_epoch
 from trainwise.tune.pruning import TrialReporter
 from trainwise.tune.space import SearchSpace, apply
-from trainwise.tune.study import SKIPPED, StudyPlan, counts, create_or_load, make_sampler
+from trainwise.tune.stale import StaleTrials
+from trainwise.tune.study import (
+    GRACE_S,
+    SKIPPED,
+    StudyPlan,
+    counts,
+    create_or_load,
+    make_sampler,
+)
 
 # A trial's own failure (diverged, a shape that does not fit): recorded, and the search goes on.
 TRIAL_FAILURES = (TrainingFailed, ModelError)
@@ -63,6 +71,7 @@ def run_worker(job: Job, worker: int = 0, log: Callable[[str], None] = print) ->
     study.sampler = make_sampler(plan, space, seed % 2**31)
     current: dict[str, int] = {}
     objective = _objective(job, base, space, study, current)
+    stale = StaleTrials(GRACE_S)
     failures = 0
     while True:
         c = counts(study)
@@ -73,7 +82,7 @@ def run_worker(job: Job, worker: int = 0, log: Callable[[str], None] = print) ->
             log(f"worker {worker}: stopping, the time budget cannot fit another trial")
             return
         if finished + c["RUNNING"] >= plan.trials:  # the rest is running elsewhere: wait
-            optuna.storages.fail_stale_trials(study)
+            stale.fail(study)  # ...unless its worker died: then its trial is queued again
             time.sleep(1.0)
             continue
         study.optimize(objective, n_trials=1, catch=(*TRIAL_FAILURES, _BudgetFull))
