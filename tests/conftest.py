@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,10 @@ import torch
 # (batch norm on 64 x 16) spin-wait for cores the other worker holds and a fit that takes 0.4 s
 # takes 4 s.
 torch.set_num_threads(1)
+
+# Data trainwise can make again (MNIST-1D) is cached in a folder of the test run's own, shared by
+# the workers and the CLI processes they start, never in the user's home.
+os.environ.setdefault("TRAINWISE_CACHE", str(Path(tempfile.gettempdir()) / "trainwise-test-cache"))
 
 SUBPROCESS_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

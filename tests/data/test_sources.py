@@ -286,7 +286,76 @@ def test_mnist1d_is_cached_but_callers_get_copies() -> None:
     assert again.test_frame is not None and again.test_frame.shape == (1000, 41)
 
 
-def test_mnist1d_leaves_global_random_state_alone() -> None:
+def test_mnist1d_is_kept_in_the_cache_folder_exactly_as_generated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRAINWISE_CACHE", str(tmp_path / "cache"))
+    builtin._mnist1d_frames.cache_clear()
+    generated = load_builtin("mnist1d")  # nothing cached yet: generated, then written
+    files = list((tmp_path / "cache").iterdir())
+    assert [f.name for f in files] == [builtin._mnist1d_cache_file().name]
+    stored = builtin._read_mnist1d(files[0])
+    assert stored is not None
+    pd.testing.assert_frame_equal(builtin._mnist1d_frame(stored["x"], stored["y"]), generated.frame)
+    builtin._mnist1d_frames.cache_clear()
+    cached = load_builtin("mnist1d")  # a new process would read this file
+    pd.testing.assert_frame_equal(cached.frame, generated.frame)
+    assert cached.test_frame is not None and generated.test_frame is not None
+    pd.testing.assert_frame_equal(cached.test_frame, generated.test_frame)
+    builtin._mnist1d_frames.cache_clear()
+
+
+def test_a_damaged_or_foreign_mnist1d_cache_file_is_not_read(tmp_path: Path) -> None:
+    path = tmp_path / "mnist1d.npz"
+    arrays = {
+        "x": np.ones((3, 4)),
+        "y": np.arange(3),
+        "x_test": np.zeros((2, 4)),
+        "y_test": np.arange(2),
+    }
+    builtin._write_mnist1d(path, arrays)
+    read = builtin._read_mnist1d(path)
+    assert read is not None and all(np.array_equal(read[k], v) for k, v in arrays.items())
+    assert [p.name for p in tmp_path.iterdir()] == ["mnist1d.npz"]  # no temporary file left
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    assert builtin._read_mnist1d(path) is None
+    np.savez(path, x=np.ones((3, 4)), y=np.arange(3))  # another file under the name
+    assert builtin._read_mnist1d(path) is None
+    np.savez(path, **{**arrays, "y": np.arange(4)})  # rows that do not pair up
+    assert builtin._read_mnist1d(path) is None
+    with open(path, "wb") as file:
+        np.save(file, np.ones(3))  # one bare array, not an archive
+    assert builtin._read_mnist1d(path) is None
+    assert builtin._read_mnist1d(tmp_path / "absent.npz") is None
+
+
+def test_an_unwritable_cache_folder_only_costs_the_cache(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")
+    arrays = {
+        "x": np.ones((3, 4)),
+        "y": np.arange(3),
+        "x_test": np.zeros((2, 4)),
+        "y_test": np.arange(2),
+    }
+    builtin._write_mnist1d(blocker / "mnist1d.npz", arrays)  # no exception
+    assert [p.name for p in tmp_path.iterdir()] == ["not-a-folder"]
+
+
+def test_the_cache_folder_follows_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRAINWISE_CACHE", "/somewhere/tw")
+    assert builtin.cache_folder() == Path("/somewhere/tw")
+    monkeypatch.delenv("TRAINWISE_CACHE")
+    monkeypatch.setenv("XDG_CACHE_HOME", "/xdg")
+    assert builtin.cache_folder() == Path("/xdg/trainwise")
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert builtin.cache_folder() == Path.home() / ".cache" / "trainwise"
+
+
+def test_mnist1d_leaves_global_random_state_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TRAINWISE_CACHE", str(tmp_path))  # empty: the data is generated
     builtin._mnist1d_frames.cache_clear()
     np.random.seed(7)
     random.seed(7)

@@ -3,6 +3,9 @@
 They give every example, test and tutorial a dataset that works offline and identically on any
 machine. The scikit-learn sets are read from files shipped inside scikit-learn; MNIST-1D is
 generated from its default arguments (the same data its authors publish), never downloaded.
+Generating it runs the `mnist1d` package's per-sample Python (about 5 s on 2 cores), so the
+arrays are kept in a cache folder (`cache_folder()`) as plain `.npz` and read back in
+milliseconds by later processes.
 
 >>> ds = load_builtin("iris")
 >>> ds.frame.shape, ds.target, ds.task
@@ -13,8 +16,13 @@ from __future__ import annotations
 
 import difflib
 import functools
+import importlib.metadata
+import os
 import random
+import tempfile
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -138,7 +146,33 @@ def _normalise(name: str) -> str:
 
 @functools.lru_cache(maxsize=1)
 def _mnist1d_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Generate MNIST-1D once per process (about a second); callers get copies."""
+    """MNIST-1D once per process (from the cache folder, else generated); callers get copies."""
+    data = _read_mnist1d(_mnist1d_cache_file())
+    if data is None:
+        data = _generate_mnist1d()
+        _write_mnist1d(_mnist1d_cache_file(), data)
+    return _mnist1d_frame(data["x"], data["y"]), _mnist1d_frame(data["x_test"], data["y_test"])
+
+
+def cache_folder() -> Path:
+    """Where trainwise keeps data it can make again: `$TRAINWISE_CACHE`, else
+    `$XDG_CACHE_HOME/trainwise`, else `~/.cache/trainwise`."""
+    if os.environ.get("TRAINWISE_CACHE"):
+        return Path(os.environ["TRAINWISE_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "trainwise"
+
+
+_MNIST1D_ARRAYS = {"x": 2, "y": 1, "x_test": 2, "y_test": 1}  # name -> dimensions
+
+
+def _mnist1d_cache_file() -> Path:
+    """Named by the generator's version: another version may generate other data."""
+    version = importlib.metadata.version("mnist1d")
+    return cache_folder() / f"mnist1d-{version}-default.npz"
+
+
+def _generate_mnist1d() -> dict[str, np.ndarray]:
     # make_dataset, never get_dataset: the latter downloads and unpickles a file.
     from mnist1d.data import get_dataset_args, make_dataset
 
@@ -149,7 +183,42 @@ def _mnist1d_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     finally:
         np.random.set_state(numpy_state)
         random.setstate(python_state)
-    return _mnist1d_frame(data["x"], data["y"]), _mnist1d_frame(data["x_test"], data["y_test"])
+    return {name: np.asarray(data[name]) for name in _MNIST1D_ARRAYS}
+
+
+def _read_mnist1d(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when the file is missing or not what was written."""
+    try:
+        with open(path, "rb") as file:  # closed here even when numpy cannot parse it
+            stored = np.load(file, allow_pickle=False)
+            if not isinstance(stored, np.lib.npyio.NpzFile):
+                return None
+            with stored:
+                data = {name: stored[name] for name in _MNIST1D_ARRAYS}
+    except (OSError, EOFError, KeyError, ValueError, zipfile.BadZipFile):  # absent, damaged...
+        return None
+    shapes_agree = all(data[name].ndim == dims for name, dims in _MNIST1D_ARRAYS.items()) and (
+        len(data["x"]) == len(data["y"]) and len(data["x_test"]) == len(data["y_test"])
+    )
+    return data if shapes_agree else None
+
+
+def _write_mnist1d(path: Path, data: dict[str, np.ndarray]) -> None:
+    """Written to a temporary file, then renamed: a reader never sees half a file, and two
+    processes generating at once both succeed. A folder that cannot be written is no error:
+    the next process generates the data again."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=".mnist1d-", suffix=".npz")
+    except OSError:
+        return
+    try:
+        with os.fdopen(handle, "wb") as file:
+            np.savez(file, **data)
+        os.chmod(tmp, 0o644)  # readable like any other file written here
+        os.replace(tmp, path)
+    except OSError:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def _mnist1d_frame(x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
