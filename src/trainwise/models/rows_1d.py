@@ -5,7 +5,7 @@ output to and from its own blocked layout on every call, and batch norm on that 
 through memory one channel at a time. Held as a one-row image in channels-last order, the same
 arithmetic runs as 2-D convolutions straight on oneDNN's preferred layout, and batch norm reads
 each position's channels contiguously. On the default MNIST-1D network a training step took
-31.8 ms in the 1-D layout and 23.8 ms in this one (2 threads, an AVX2 EPYC; docs/benchmarks.md).
+22.4 ms in the 1-D layout and 18.8 ms in this one (2 threads, an AVX2 EPYC; docs/benchmarks.md).
 
 The modules are `nn.Conv1d` and `nn.BatchNorm1d` with the same parameters, buffers and state-dict
 shapes, so initialisation, saved weights and diagnostics see ordinary 1-D layers; only the
