@@ -147,10 +147,11 @@ def _normalise(name: str) -> str:
 @functools.lru_cache(maxsize=1)
 def _mnist1d_frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     """MNIST-1D once per process (from the cache folder, else generated); callers get copies."""
-    data = _read_mnist1d(_mnist1d_cache_file())
+    cached = _mnist1d_cache_file()
+    data = _read_mnist1d(cached)
     if data is None:
         data = _generate_mnist1d()
-        _write_mnist1d(_mnist1d_cache_file(), data)
+        _write_mnist1d(cached, data)
     return _mnist1d_frame(data["x"], data["y"]), _mnist1d_frame(data["x_test"], data["y_test"])
 
 
