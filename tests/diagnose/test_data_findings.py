@@ -86,3 +86,15 @@ def test_unscaled_features_warn_only_when_left_unscaled(scale, expected):
     assert len(found) == expected
     if found:
         assert "income" in found[0].evidence["inputs"]
+
+
+def test_distinct_texts_are_not_rows_shared_between_splits():
+    # a text table's token ids are model inputs beyond `dense` and `codes`: distinct messages
+    # of one class must not hash alike (they did: every row of a class looked shared)
+    rng = np.random.default_rng(0)
+    words = ["free", "win", "call", "now", "hello", "lunch", "later", "prize", "meet", "home"]
+    texts = [" ".join(rng.choice(words, size=6)) + f" {i}" for i in range(200)]
+    frame = pd.DataFrame({"msg": texts, "y": np.where(rng.random(200) < 0.5, "spam", "ham")})
+    assert by_rule(findings(frame), "duplicate_rows") == []
+    twice = pd.concat([frame, frame.iloc[:60]], ignore_index=True)  # real copies are still seen
+    assert by_rule(findings(twice, clean={"duplicates": False}), "duplicate_rows")

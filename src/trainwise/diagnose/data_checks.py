@@ -37,9 +37,14 @@ def data_findings(
 
 def _row_hashes(split: TensorSplit) -> np.ndarray:
     """One 64-bit hash per row of inputs and target: exact (integer arithmetic on the float
-    bits), chunked so a large image set never needs more than a few MB at once."""
+    bits), chunked so a large image set never needs more than a few MB at once.
+
+    Every model input counts, `extra` included: a text table's token ids live there, and with
+    only `dense`, `codes` and `y` hashed every text row of a class would look like every other.
+    """
     n = len(split)
-    parts = [split.dense.reshape(n, -1), split.codes.reshape(n, -1), split.y.reshape(n, -1)]
+    inputs = (split.dense, split.codes, *split.extra, split.y)
+    parts = [t.reshape(n, -1) for t in inputs]
     gen = torch.Generator().manual_seed(0)
     weights = [torch.randint(-(2**62), 2**62, (p.shape[1],), generator=gen) for p in parts]
     out = np.empty(n, dtype=np.int64)
