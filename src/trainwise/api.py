@@ -16,6 +16,10 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
+from trainwise.data.audio import PATH as AUDIO_PATH
+from trainwise.data.audio import AudioPreprocessor as Audio
+from trainwise.data.audio import rows_for_prediction as audio_rows_for_prediction
+from trainwise.data.audio import table_for_prediction as audio_table_for_prediction
 from trainwise.data.image_columns import resolve_for_prediction
 from trainwise.data.image_sources import read_image_folder
 from trainwise.data.prepare import frame_from_arrays, load_frames
@@ -81,9 +85,19 @@ class Result:
         return list(self.predictor.schema.classes)
 
     def predict_frame(self, data: DataLike) -> pd.DataFrame:
+        """Predictions with readable columns; for a folder of audio clips, led by each clip's
+        `path` (the folder's files are listed, so the row order alone would not name them)."""
+        return self._predictions(data, with_files=True)
+
+    def _predictions(self, data: DataLike, with_files: bool) -> pd.DataFrame:
         if is_forecaster(self.predictor):
             return self.forecast(data)
-        return self.predictor.predict_frame(_as_frame(data, self.predictor))
+        frame = _as_frame(data, self.predictor)
+        out = self.predictor.predict_frame(frame)
+        folder = isinstance(data, str | Path) and Path(data).is_dir()
+        if with_files and folder and AUDIO_PATH in frame.columns:
+            out.insert(0, AUDIO_PATH, frame[AUDIO_PATH].to_numpy())
+        return out
 
     def forecast(self, data: DataLike, windows: bool = False) -> pd.DataFrame:
         """A time-series forecaster's forecast from a history (the time column and the series).
@@ -99,7 +113,7 @@ class Result:
         return forecast_future(self.predictor, frame)
 
     def predict(self, data: DataLike) -> np.ndarray:
-        frame = self.predict_frame(data)
+        frame = self._predictions(data, with_files=False)
         if is_forecaster(self.predictor):  # (horizon,) or (horizon, n_series)
             values = frame.drop(columns=frame.columns[0]).to_numpy()
             return values.squeeze(-1) if values.shape[1] == 1 else values
@@ -416,8 +430,13 @@ def _as_frame(data: DataLike, predictor: Predictor, with_target: bool = False) -
                 "a CSV/TSV/Parquet/JSON-lines file of rows",
                 "check the path",
             )
-        if Path(data).is_dir():  # a folder of class sub-folders of images
+        audio = predictor.preprocessor if isinstance(predictor.preprocessor, Audio) else None
+        if Path(data).is_dir():  # a folder of WAV clips, or of class sub-folders of images
+            if audio is not None:
+                return audio_rows_for_prediction(data, audio.spec, labelled=with_target)
             return read_image_folder(data)
+        if audio is not None:  # relative clip paths are read from the table's folder
+            return audio_table_for_prediction(read_table(data), data)
         # image paths relative to the table are read from its folder, as in training
         return resolve_for_prediction(read_table(data), predictor.schema, Path(data))
     if isinstance(data, tuple) and len(data) == 2:

@@ -186,3 +186,27 @@ def test_interrupted_audio_run_resumes_exactly(tmp_path: Path) -> None:
     b = load_file(str(tmp_path / "cut" / "model" / "weights.safetensors"))
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_trained_model_reads_a_folder_of_clips_as_training_did(tmp_path: Path) -> None:
+    # predict / evaluate on a folder used to read it as an image folder ("holds no images")
+    write_tones(tmp_path / "tones", per_class=6, flat=True)
+    run = trainwise.fit(
+        str(tmp_path / "tones"), epochs=1, output={"dir": str(tmp_path / "run")}, progress=False
+    )
+    model = trainwise.load(run.path)
+    scores = model.evaluate(str(tmp_path / "tones"))
+    assert scores["n"] == 18
+    new = tmp_path / "new"
+    new.mkdir()
+    for f in sorted((tmp_path / "tones").glob("*_1.wav")):
+        (new / f"clip{f.name.replace('_', '')}").write_bytes(f.read_bytes())  # no label
+    frame = model.predict_frame(str(new))
+    assert [Path(p).name for p in frame["path"]] == sorted(p.name for p in new.iterdir())
+    assert len(model.predict(str(new))) == 3
+    with pytest.raises(DataError, match="cannot read a label"):
+        model.evaluate(str(new))
+    # a table of relative clip paths in another column is read from the table's folder
+    table = pd.DataFrame({"clip": [f"new/{p.name}" for p in sorted(new.iterdir())]})
+    table.to_csv(tmp_path / "list.csv", index=False)
+    assert list(model.predict(str(tmp_path / "list.csv"))) == list(frame["prediction"])

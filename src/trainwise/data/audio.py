@@ -79,6 +79,45 @@ def audio_rows(source: str, spec: AudioSpec) -> pd.DataFrame | None:
     return pd.DataFrame({PATH: [str(p.resolve()) for p in files], LABEL: labels})
 
 
+def rows_for_prediction(source: str | Path, spec: AudioSpec, labelled: bool) -> pd.DataFrame:
+    """The rows of a folder of WAV files given to a trained audio model (predict, evaluate).
+
+    Read as in training, so `evaluate` gets the labels from class sub-folders or file names.
+    Prediction needs no labels: a flat folder whose names carry none is listed as it is
+    (sorted by path), and the rows keep the `path` column so each prediction can be matched
+    to its file.
+    """
+    root = Path(source).expanduser()
+    try:
+        rows = audio_rows(str(root), spec)
+    except DataError:
+        if labelled:
+            raise
+        rows = None
+    if rows is None:
+        files = _audio_files(root)
+        if not files:
+            raise DataError(
+                f"folder {str(root)!r} holds no audio files",
+                f"a folder of {', '.join(AUDIO_SUFFIXES)} files (class sub-folders or flat)",
+                "point --data to the folder of clips, or to a table with a 'path' column",
+            )
+        rows = pd.DataFrame({PATH: [str(p.resolve()) for p in files]})
+    return rows
+
+
+def table_for_prediction(frame: pd.DataFrame, source: str | Path) -> pd.DataFrame:
+    """A table given to a trained audio model: its column of .wav paths becomes `path`, with
+    relative paths read from the table's folder, exactly as in training."""
+    if PATH in frame.columns:
+        column: str | None = PATH
+    else:
+        column = wav_column(frame)
+    if column is None:
+        return frame  # the preprocessor names the missing column
+    return rows_from_table(frame, column, Path(source).expanduser().resolve().parent)
+
+
 def _audio_files(root: Path) -> list[Path]:
     """`sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES)`, without a
     `Path` per file of the tree: every folder given to `fit` is first looked at here, and for an
