@@ -350,6 +350,14 @@ def test_invalid_yaml_syntax_is_a_spec_error(tmp_path: Path) -> None:
     assert "spec.yaml" in message
 
 
+def test_invalid_yaml_names_the_problem_and_its_line(tmp_path: Path) -> None:
+    # the message's fix says "at the position given": the position must be in it
+    message = _spec_error(load_spec, _write(tmp_path, "data:\n  target: y\n   source: x\n"))
+    assert "mapping values are not allowed here at line 3, column 10" in message
+    message = _spec_error(load_spec, _write(tmp_path, "train: [epochs: 3\n"))
+    assert "line 2" in message and "flow sequence started at line 1, column 8" in message
+
+
 def test_missing_spec_file_is_a_spec_error(tmp_path: Path) -> None:
     message = _spec_error(load_spec, tmp_path / "nope.yaml")
     assert "does not exist" in message

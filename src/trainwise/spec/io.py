@@ -266,6 +266,8 @@ def parse_yaml(text: str) -> Any:
     try:
         value = yaml.safe_load(text)
         json.dumps(value, default=str)  # rejects self-referencing anchors (cycles)
+    except yaml.MarkedYAMLError as exc:
+        raise ValueError(_yaml_problem(exc)) from None
     except yaml.YAMLError as exc:
         raise ValueError(str(exc).splitlines()[0] if str(exc) else "invalid YAML") from None
     except RecursionError:
@@ -273,6 +275,25 @@ def parse_yaml(text: str) -> Any:
     except (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError) as exc:
         raise ValueError(f"cannot read a value ({type(exc).__name__}: {exc})"[:200]) from None
     return value
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """What PyYAML found wrong and where (1-based line and column), on one line.
+
+    Its own first line is only the context ("while parsing a flow sequence"), without the
+    problem or the position a user needs to find the mistake.
+    """
+
+    def at(mark: Any) -> str:
+        return f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+
+    problem = exc.problem or exc.context or "invalid YAML"
+    where = at(exc.problem_mark)
+    text = f"{problem} at {where}" if where else problem
+    if exc.context and exc.problem:
+        started = at(exc.context_mark)
+        text += f", {exc.context}" + (f" started at {started}" if started else "")
+    return text
 
 
 def short_repr(value: Any, limit: int = 80) -> str:
