@@ -265,6 +265,24 @@ def test_predict_to_unsupported_format_exits_2(tmp_path: Path, run_cli, trained_
     assert list(tmp_path.iterdir()) == []
 
 
+def test_output_files_in_missing_folders_are_made_and_blocked_ones_named(
+    tmp_path: Path, run_main, trained_run: Path
+):
+    # writing into a folder that did not exist ended in a traceback after the whole prediction
+    test = trained_run / "test.csv"
+    proc = run_main("predict", trained_run, "--data", test, "--out", "new/p.csv", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(pd.read_csv(tmp_path / "new" / "p.csv")) == len(pd.read_csv(test))
+    proc = run_main("evaluate", trained_run, "--data", test, "--out", "m/s.json", cwd=tmp_path)
+    assert proc.returncode == 0 and json.loads((tmp_path / "m" / "s.json").read_text())["n"]
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    for command in (["predict", "--data", test], ["evaluate", "--data", test], ["report"]):
+        proc = run_main(command[0], trained_run, *command[1:], "--out", "file/o.csv", cwd=tmp_path)
+        assert_one_error_line(proc, "file/o.csv", "is a file")
+    proc = run_main("predict", trained_run, "--data", test, "--out", "new", cwd=tmp_path)
+    assert_one_error_line(proc, "'new'")
+
+
 def test_evaluate_without_target_column_exits_2(tmp_path: Path, run_main, trained_run: Path):
     pd.read_csv(trained_run / "test.csv").drop(columns=["y"]).to_csv(
         tmp_path / "rows.csv", index=False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -346,11 +347,12 @@ def _evaluate(args: argparse.Namespace) -> int:
     from trainwise.api import load
 
     result = load(args.run)
+    out = _output_file(args.out, "--out") if args.out else None
     metrics = result.evaluate(args.data, start=args.start)
     text = json.dumps(metrics, indent=2)
     print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n", encoding="utf-8")
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")
     if "baselines" in metrics:  # a forecaster: the table `fit` prints, and a record in the run
         _forecast_evaluation(args, metrics)
     return 0
@@ -385,6 +387,7 @@ def _predict(args: argparse.Namespace) -> int:
             "change the --out file name",
         )
     result = load(args.run)
+    _output_file(args.out, "--out")
     frame = (
         result.forecast(args.data, windows=True)
         if args.windows
@@ -403,6 +406,32 @@ def _predict(args: argparse.Namespace) -> int:
     tmp.replace(out)
     print(f"wrote {len(frame)} predictions to {out}")
     return 0
+
+
+def _output_file(path: str, option: str) -> Path:
+    """The file an option names, its folder created if missing: checked before any work, so a
+    typo in the folder does not cost a whole prediction, or end in a traceback after it."""
+    out = Path(path).expanduser()
+    problem = None
+    if out.is_dir():
+        problem = "it is a folder"
+    else:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            problem = "a part of its folder path is a file, not a folder"
+        except OSError as exc:
+            problem = f"its folder cannot be created: {exc.strerror or exc}"
+        else:
+            if not os.access(out.parent, os.W_OK):
+                problem = f"its folder {str(out.parent)!r} is not writable"
+    if problem:
+        raise DataError(
+            f"cannot write {str(out)!r} ({problem})",
+            "a file path in a folder you can write",
+            f"pass {option} a file in a writable folder",
+        )
+    return out
 
 
 def _spec(args: argparse.Namespace) -> int:
@@ -425,7 +454,9 @@ def _lr_find(args: argparse.Namespace) -> int:
     from trainwise.report.plots import lr_finder
     from trainwise.spec.io import parse_spec
 
-    result = lr_find(parse_spec(_raw_spec(args)))
+    spec = parse_spec(_raw_spec(args))
+    _output_file(args.plot, "--plot")
+    result = lr_find(spec)
     figure = lr_finder(result.to_dict())
     try:
         figure.savefig(plot, dpi=110, bbox_inches="tight")
@@ -447,7 +478,9 @@ def _lr_find(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from trainwise.report.html import build_report
 
-    print(f"wrote {build_report(args.run, args.out)}")
+    # a run folder that is not one is reported by build_report, before any folder is made
+    out = _output_file(args.out, "--out") if args.out and Path(args.run).is_dir() else args.out
+    print(f"wrote {build_report(args.run, out)}")
     return 0
 
 
