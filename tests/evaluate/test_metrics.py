@@ -205,6 +205,21 @@ def test_missing_class_averages_auc_over_present_classes() -> None:
     assert np.array(m["confusion_matrix"]).shape == (3, 3)
 
 
+def test_macro_averages_leave_out_classes_absent_and_never_predicted() -> None:
+    # a rare class missing from a small test split is not a class the model got wrong
+    y = np.array([0, 2, 2, 0, 2])
+    m = classification_metrics(y, np.eye(4)[y], ["a", "b", "c", "d"])
+    assert m["f1_macro"] == m["precision_macro"] == m["recall_macro"] == 1.0
+    assert m["recall_macro"] == m["balanced_accuracy"]
+    mb = classification_metrics(np.array([1, 1, 1]), np.array([0.9, 0.8, 0.7]), BIN)
+    assert mb["f1_macro"] == 1.0
+    # a class predicted but absent still counts: its precision is 0
+    m2 = classification_metrics(np.array([0, 0, 1, 1]), np.eye(3)[[0, 2, 1, 1]], ["a", "b", "c"])
+    assert m2["precision_macro"] == pytest.approx(
+        skm.precision_score([0, 0, 1, 1], [0, 2, 1, 1], average="macro", zero_division=0)
+    )
+
+
 def test_perfect_predictions() -> None:
     y = np.array([0, 1, 2, 1, 0])
     m = classification_metrics(y, np.eye(3)[y], ["a", "b", "c"])  # exact 0s and 1s

@@ -141,10 +141,15 @@ def classification_metrics(
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
         warnings.filterwarnings("ignore", message="A single label was found")
         out["balanced_accuracy"] = float(skm.balanced_accuracy_score(y_true, y_pred))
+    # Macro averages run over the classes that occur in the truth or the predictions
+    # (scikit-learn's default): a class absent from this split and never predicted has no
+    # precision or recall at all, and counting it as 0 made a perfect model on a split
+    # without a rare class score f1_macro 0.5 (and disagree with balanced_accuracy).
+    seen = np.union1d(y_true, y_pred).tolist()
     for name in ("precision", "recall", "f1"):
         fn = getattr(skm, f"{name}_score")
         out[f"{name}_macro"] = float(
-            fn(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+            fn(y_true, y_pred, labels=seen, average="macro", zero_division=0)
         )
         if binary:
             out[name] = float(fn(y_true, y_pred, pos_label=1, average="binary", zero_division=0))
