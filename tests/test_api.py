@@ -296,3 +296,15 @@ def test_same_seed_reproduces_and_another_seed_differs(binary_df: pd.DataFrame):
     first = losses(1)
     assert losses(1) == first
     assert losses(2) != first
+
+
+def test_a_dataframe_with_a_repeated_column_name_is_one_clear_error() -> None:
+    # a repeated name made `frame[name]` a table and ended in an AttributeError
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["a", "b", "y"])
+    twice = frame.set_axis(["a", "a", "y"], axis=1)
+    with pytest.raises(DataError, match="duplicate column names: a"):
+        trainwise.fit(twice, "y", epochs=1, save=False, progress=False)
+    result = trainwise.fit(frame, "y", epochs=1, save=False, progress=False)
+    with pytest.raises(DataError, match="duplicate column names: a"):
+        result.predict(twice)

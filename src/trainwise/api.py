@@ -23,7 +23,7 @@ from trainwise.data.audio import table_for_prediction as audio_table_for_predict
 from trainwise.data.image_columns import resolve_for_prediction
 from trainwise.data.image_sources import read_image_folder
 from trainwise.data.prepare import frame_from_arrays, load_frames
-from trainwise.data.sources import read_table
+from trainwise.data.sources import check_unique_columns, read_table
 from trainwise.diagnose.findings import Finding, read_findings
 from trainwise.errors import DataError, RunError, SpecError
 from trainwise.evaluate.forecast_history import (
@@ -422,6 +422,7 @@ def _array_target_names(frame: pd.DataFrame) -> str | list[str]:
 
 def _as_frame(data: DataLike, predictor: Predictor, with_target: bool = False) -> pd.DataFrame:
     if isinstance(data, pd.DataFrame):
+        check_unique_columns(list(data.columns), "the DataFrame")
         return data
     if isinstance(data, str | Path):
         if not Path(data).exists():

@@ -36,7 +36,7 @@ from trainwise.data.kinds import audio_table, detect_kind, source_folder
 from trainwise.data.prepared import PreparedData, TensorSplit, tensorise
 from trainwise.data.schema import Schema, infer_schema
 from trainwise.data.sequence import SequencePreprocessor
-from trainwise.data.sources import read_table
+from trainwise.data.sources import check_unique_columns, read_table
 from trainwise.data.split import split_rows
 from trainwise.data.streaming import decoded_split, should_stream
 from trainwise.data.target import TargetEncoder
@@ -72,6 +72,9 @@ def load_frames(
 ) -> Frames:
     """Resolve the data named by the spec (file or built-in) or passed in by the caller."""
     target, task, name, kind = spec.target, spec.task, "data", spec.kind
+    for given, label in ((frame, "training"), (validation, "validation"), (test, "test")):
+        if given is not None:  # files are checked as they are read
+            check_unique_columns(list(given.columns), f"the {label} DataFrame")
     if frame is not None:
         frame, kind, target = detect_kind(spec, frame, kind, target, Path.cwd())
     else:

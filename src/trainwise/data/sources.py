@@ -194,7 +194,7 @@ def _read_delimited(path: Path, kind: str, header: bool | None) -> pd.DataFrame:
         rows = [row for row in reader if row]
     has_header = _first_row_is_header(rows[:200]) if header is None else header
     if has_header and rows:
-        _check_unique([cell.strip() for cell in rows[0] if cell.strip()], f"'{path}'")
+        check_unique_columns([cell.strip() for cell in rows[0] if cell.strip()], f"'{path}'")
     frame = pd.read_csv(
         path,
         sep=sep,
@@ -266,14 +266,15 @@ def _read_json(path: Path, *, lines_only: bool) -> pd.DataFrame:
 
 def _checked(frame: pd.DataFrame, label: str) -> pd.DataFrame:
     frame.columns = [c.strip() if isinstance(c, str) else c for c in frame.columns]
-    _check_unique(list(frame.columns), label)
+    check_unique_columns(list(frame.columns), label)
     if len(frame) == 0:
         what = "has column names but no rows" if frame.shape[1] else "has no rows"
         raise DataError(f"{label} {what}", "at least one row of data", "check the data was saved")
     return frame
 
 
-def _check_unique(names: list[object], label: str) -> None:
+def check_unique_columns(names: list[object], label: str) -> None:
+    """Each column name once: a repeated name makes `frame[name]` a table, not a column."""
     repeated = sorted(str(name) for name, count in Counter(names).items() if count > 1)
     if repeated:
         raise DataError(
