@@ -249,6 +249,18 @@ def test_multilabel_columns_must_be_zero_one() -> None:
         infer_task(frame, ["a", "b"], "auto")
 
 
+def test_several_measured_targets_are_a_regression() -> None:
+    # float targets in a list failed as "multilabel ... values other than 0/1"
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=N), "b": rng.normal(size=N) * 50})
+    frame["z"] = rng.integers(0, 2, N)
+    assert infer_task(frame, ["a", "b"], "auto") == ("regression", [])
+    assert infer_task(frame, ["a", "z"], "auto") == ("regression", [])
+    frame["c"] = ["x", "y"] * (N // 2)
+    with pytest.raises(DataError, match=r"'c' holds .* set data\.task=regression"):
+        infer_task(frame, ["a", "c"], "auto")
+
+
 def test_explicit_task_wins_over_inference() -> None:
     frame = pd.DataFrame({"y": [1, 2, 3, 1, 2, 3]})
     assert infer_task(frame, ["y"], "regression") == ("regression", [])

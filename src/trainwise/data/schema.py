@@ -167,6 +167,10 @@ def infer_kind(series: pd.Series) -> tuple[str, str]:
     return "categorical", f"{unique} categories"
 
 
+def _numbers(series: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+
+
 def infer_task(frame: pd.DataFrame, targets: list[str], task: str) -> tuple[str, list[Any]]:
     """The task and (for classification) the sorted class values."""
     if len(targets) > 1 and task == "regression":
@@ -174,14 +178,25 @@ def infer_task(frame: pd.DataFrame, targets: list[str], task: str) -> tuple[str,
             infer_task(frame, [name], "regression")  # each must be numeric
         return "regression", []
     if len(targets) > 1 or task == "multilabel":
-        for name in targets:
-            values = set(frame[name].dropna().unique().tolist())
-            if not values <= {0, 1}:
-                raise DataError(
-                    f"multilabel target column {name!r} holds values other than 0/1",
-                    "one 0/1 column per label",
-                    "encode each label as its own 0/1 column and list them in data.target",
-                )
+        not_binary = [n for n in targets if not set(frame[n].dropna().unique().tolist()) <= {0, 1}]
+        if (
+            not_binary
+            and task == "auto"
+            and all(_numbers(frame[n]) for n in targets)
+            and all(infer_task(frame, [n], "auto")[0] == "regression" for n in not_binary)
+        ):
+            # several numeric targets, those not 0/1 measurements (regression on their own):
+            # one regression output per target, the task meant (this failed as "multilabel")
+            return infer_task(frame, targets, "regression")
+        if not_binary:
+            # name a column that blocks both readings: text before numbers
+            name = ([n for n in not_binary if not _numbers(frame[n])] or not_binary)[0]
+            raise DataError(
+                f"multilabel target column {name!r} holds values other than 0/1",
+                "one 0/1 column per label, or numbers in every target column for regression",
+                "encode each label as its own 0/1 column and list them in data.target, or set "
+                "data.task=regression for several numeric targets",
+            )
         return "multilabel", list(targets)
     y = frame[targets[0]].dropna()
     if len(y) == 0:
