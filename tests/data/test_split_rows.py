@@ -68,13 +68,28 @@ def test_stratified_proportions_are_preserved() -> None:
     assert idx.notes == ()
 
 
-def test_rare_class_skips_stratification_with_a_note() -> None:
-    labels = np.array(["a"] * 50 + ["b"] * 49 + ["c"])
+def test_a_class_of_one_row_trains_and_the_others_stay_stratified() -> None:
+    # one row of class c used to switch stratification off for every class, and the row could
+    # land in the test split, where no model trained without it can get it right
+    labels = np.array(["a"] * 60 + ["b"] * 30 + ["c"] + ["d"] * 2)
+    frame = pd.DataFrame({"y": labels})
+    for seed in range(5):
+        idx = split_rows(frame, (0.7, 0.2, 0.1), seed=seed, stratify_on=frame["y"])
+        _check_partition(idx, len(labels))
+        assert "c" in set(labels[idx.train]) and "d" in set(labels[idx.train])
+        test = pd.Series(labels[idx.test]).value_counts()
+        assert test["a"] == 6 and test["b"] == 3  # proportions kept
+        assert idx.notes == (
+            "classes with a single row are kept in the training split, unstratified",
+        )
+
+
+def test_a_split_too_small_for_every_class_skips_stratification_with_a_note() -> None:
+    labels = np.array([c for c in "abcdefghij" for _ in range(3)])
     frame = pd.DataFrame({"y": labels})
     idx = split_rows(frame, (0.7, 0.2, 0.1), seed=0, stratify_on=frame["y"])
-    _check_partition(idx, 100)
-    assert len(idx.notes) == 1
-    assert "stratification skipped" in idx.notes[0]
+    _check_partition(idx, 30)
+    assert len(idx.notes) == 1 and "stratification skipped" in idx.notes[0]
 
 
 def test_group_never_spans_two_splits() -> None:

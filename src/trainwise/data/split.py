@@ -1,8 +1,9 @@
 """Train / validation / test splits: seeded, stratified for classification, grouped on request.
 
 A `group` column (a patient, a user, a session) never spans two splits, otherwise the model is
-scored on people it has already seen. Stratification falls back to a plain shuffle, with a note,
-when a class is too rare to appear in every split.
+scored on people it has already seen. A class with a single row stays in the training split (the
+others are stratified); stratification falls back to a plain shuffle, with a note, only when a
+split is too small to hold every class.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import pandas as pd
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from trainwise.errors import DataError
+
+SINGLE_ROW_NOTE = "classes with a single row are kept in the training split, unstratified"
 
 
 @dataclass(frozen=True)
@@ -65,12 +68,21 @@ def _split(
             "provide more rows, or set data.split fractions (e.g. data.split.test=0)",
         )
     if labels is not None:
+        # A class with a single row cannot be in both parts: it stays on the training side
+        # (the only place the model can learn it from) and the other classes are stratified,
+        # rather than giving up stratification for every class because of one row.
         counts = pd.Series(labels).value_counts()
-        n_classes = len(counts)
-        if counts.min() >= 2 and n_out >= n_classes and len(rows) - n_out >= n_classes:
-            keep, out = train_test_split(rows, test_size=n_out, random_state=seed, stratify=labels)
-            return keep, out, ""
-        note = "stratification skipped: a class has fewer than 2 rows or a split is too small"
+        single = np.isin(labels, counts.index[counts < 2].to_numpy())
+        common = rows[~single]
+        n_classes = int((counts >= 2).sum())
+        if n_classes and n_out >= n_classes and len(common) - n_out >= n_classes:
+            keep, out = train_test_split(
+                common, test_size=n_out, random_state=seed, stratify=labels[~single]
+            )
+            if not single.any():
+                return keep, out, ""
+            return np.concatenate([keep, rows[single]]), out, SINGLE_ROW_NOTE
+        note = "stratification skipped: a split is too small to hold every class"
     else:
         note = ""
     keep, out = train_test_split(rows, test_size=n_out, random_state=seed, shuffle=True)
