@@ -3,6 +3,8 @@ heavy class imbalance, constant and unscaled features; and none on clean data.""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -98,3 +100,16 @@ def test_distinct_texts_are_not_rows_shared_between_splits():
     assert by_rule(findings(frame), "duplicate_rows") == []
     twice = pd.concat([frame, frame.iloc[:60]], ignore_index=True)  # real copies are still seen
     assert by_rule(findings(twice, clean={"duplicates": False}), "duplicate_rows")
+
+
+def test_infinite_regression_targets_do_not_hide_a_leaky_feature() -> None:
+    # ±inf targets (set missing for training) made every score NaN: no finding, and warnings
+    reg = table().drop(columns="y")
+    reg["y"] = 3 * reg["a"] + reg["b"]
+    reg["y_copy"] = reg["y"] * 2.0 + 1.0
+    reg.loc[:4, "y"] = np.inf
+    reg.loc[5:7, "y_copy"] = -np.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        found = by_rule(findings(reg), "target_leakage")
+    assert [f.evidence["column"] for f in found] == ["y_copy"]

@@ -100,7 +100,15 @@ def target_leakage(raw: pd.DataFrame, data: PreparedData) -> list[Finding]:
     half = np.random.default_rng(0).permutation(len(frame)) < len(frame) // 2
     classification = schema.task != "regression"
     y = frame[target]
-    y = y.astype(str) if classification else pd.to_numeric(y, errors="coerce").astype(float)
+    if not classification:  # ±inf targets were set missing for training: leave them out here
+        y = pd.to_numeric(y, errors="coerce").astype(float)
+        finite = np.isfinite(y.to_numpy())
+        frame, y = frame[finite], y[finite]
+        if len(frame) < 40:
+            return []
+        half = half[finite]
+    else:
+        y = y.astype(str)
     out = []
     for column in schema.features:
         if column not in frame.columns:
@@ -108,7 +116,8 @@ def target_leakage(raw: pd.DataFrame, data: PreparedData) -> list[Finding]:
         keys = _lookup_keys(frame[column])
         score, baseline = _holdout_score(keys, y, half, classification)
         if not classification and pd.api.types.is_numeric_dtype(frame[column]):
-            r = pd.to_numeric(frame[column], errors="coerce").astype(float).corr(y)
+            x = pd.to_numeric(frame[column], errors="coerce").astype(float)
+            r = x.where(np.isfinite(x)).corr(y)
             score = max(score, float(r * r) if r == r else 0.0)  # a linear copy
         if score >= LEAK_SCORE and (not classification or baseline < LEAK_SCORE):
             metric = "accuracy" if classification else "R²"
