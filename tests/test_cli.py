@@ -8,6 +8,9 @@ run folder that looks complete. For the happy path: the run folder holds every p
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -466,3 +469,21 @@ def test_overrides_may_follow_options(capsys: pytest.CaptureFixture[str]):
     with pytest.raises(SystemExit) as exit_info:
         main(["spec", "--show", "--no-such-flag"])
     assert exit_info.value.code == 2
+
+
+def test_a_reader_that_closes_the_pipe_ends_quietly(tmp_path: Path) -> None:
+    # `trainwise evaluate RUN --data F | head` ended in a BrokenPipeError traceback
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    proc = subprocess.run(
+        [sys.executable, "-m", "trainwise.cli", "spec", "--show"],
+        cwd=tmp_path,
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    os.close(write_end)
+    assert proc.returncode == 141, proc.stderr
+    assert proc.stderr == ""

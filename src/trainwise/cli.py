@@ -13,6 +13,7 @@ from typing import Any
 from trainwise.errors import DataError, Interrupted, SpecError, TrainwiseError
 
 EXIT_USAGE = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader left
 
 EPILOG = """examples:
   trainwise fit --data titanic.csv --target Survived
@@ -185,7 +186,14 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        return COMMANDS[args.command](args)
+        code = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a closed pipe is reported here, not by the interpreter at exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`trainwise evaluate ... | head`): as for any Unix tool, stop
+        # quietly; stdout goes to /dev/null so the final flush at exit cannot raise again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except TrainwiseError as err:
         print(f"trainwise: error: {err.message}", file=sys.stderr)
         return EXIT_USAGE
