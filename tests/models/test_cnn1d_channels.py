@@ -37,3 +37,15 @@ def test_mlp_reads_a_flattened_window() -> None:
     config = model_config(ModelSpec(hidden=[8]), 2, 1, [], "timeseries", input_shape=(2, 12))
     assert config["name"] == "mlp" and config["n_dense"] == 24
     assert build_model(config)(torch.randn(5, 2, 12)).shape == (5, 1)
+
+
+def test_block_dropout_drops_whole_channels_of_a_row() -> None:
+    net = CNN1D(40, 10, dropout=0.5).train()
+    block = net.stages[0]
+    torch.manual_seed(0)
+    rows = torch.rand(8, 32, 1, 40).contiguous(memory_format=torch.channels_last) + 0.5
+    dropped = block.drop(rows)
+    per_channel = (dropped == 0).all(dim=(2, 3)) | (dropped == rows * 2).all(dim=(2, 3))
+    assert per_channel.all()  # each (sample, channel) is wholly zeroed or wholly kept
+    assert 0.2 < (dropped == 0).all(dim=(2, 3)).float().mean() < 0.8
+    assert torch.equal(block.drop.eval()(rows), rows)

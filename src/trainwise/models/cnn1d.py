@@ -24,7 +24,10 @@ class ResidualBlock1D(nn.Module):
         self.conv2 = RowConv1d(c_out, c_out, 3, padding=1, bias=False)
         self.bn2 = RowBatchNorm1d(c_out)
         self.act = activation(act)
-        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        # whole channels of a row, as in SpatialDropout: neighbouring positions of a channel are
+        # correlated, so dropping single values regularises little, and one draw per channel
+        # instead of per value takes the dropout mask off the step's profile
+        self.drop = nn.Dropout2d(dropout) if dropout > 0 else nn.Identity()
         self.skip: nn.Module = nn.Identity()
         if stride != 1 or c_in != c_out:
             self.skip = nn.Sequential(
