@@ -44,6 +44,38 @@ def test_rows_shared_between_splits_are_leakage():
     assert by_rule(findings(leaky), "duplicate_rows") == []
 
 
+def test_distinct_records_with_equal_inputs_are_information_not_leakage():
+    # passengers of the same class, sex and port differ only in their dropped names: after the
+    # default deduplication they are distinct records, not copies the model has memorised
+    rng = np.random.default_rng(0)
+    n = 400
+    frame = pd.DataFrame(
+        {
+            "name": [f"passenger {i}" for i in range(n)],  # distinct text: dropped as an id
+            "pclass": rng.integers(1, 4, n),
+            "sex": rng.choice(["m", "f"], n),
+            "port": rng.choice(["C", "Q", "S"], n),
+        }
+    )
+    frame["y"] = np.where((frame["sex"] == "f") ^ (rng.random(n) < 0.2), "yes", "no")
+    found = findings(frame)
+    assert by_rule(found, "duplicate_rows") == []
+    infos = by_rule(found, "identical_inputs")
+    assert {f.evidence["split"] for f in infos} == {"validation", "test"}
+    assert all(f.severity == "info" and f.evidence["shared_rows"] > 0 for f in infos)
+
+
+def test_a_given_validation_file_with_training_rows_is_leakage():
+    frame = table()
+    spec = DataSpec(target="y")
+    frames = load_frames(spec, frame.iloc[50:], validation=frame.iloc[:60])  # 10 rows in both
+    found = data_findings(prepare(spec, frames, 0), frames.frame)
+    (f,) = by_rule(found, "duplicate_rows")
+    # rows 50-59 are in both; the training table's own test split takes some of them
+    assert f.severity == "warning" and 5 <= f.evidence["shared_rows"] <= 10
+    assert "validation file" in f.fix
+
+
 def test_a_feature_that_predicts_the_target_alone_is_target_leakage():
     frame = table()
     frame["outcome_code"] = np.where(frame["y"] == "yes", 1.0, 0.0) + 0.01 * np.arange(300) / 300

@@ -248,6 +248,12 @@ def prepare(spec: DataSpec, frames: Frames, seed: int) -> PreparedData:
     described["cleaning"] = summary["cleaning"] | described["cleaning"]
     summary.update(described)
     summary["kind"] = kind
+    # splits cut here from the one deduplicated table hold distinct records; given files may not
+    summary["splits_given"] = [
+        name
+        for name, given in (("validation", frames.validation), ("test", frames.test))
+        if given is not None
+    ]
     if decoder is not None:
         summary["loading"] = "stream" if stream else "memory"
     train_split = split_tensors(train)

@@ -60,9 +60,20 @@ def _row_hashes(split: TensorSplit) -> np.ndarray:
 
 
 def duplicates_across_splits(data: PreparedData) -> list[Finding]:
+    """Held-out rows whose model inputs (and target) equal a training row's.
+
+    Two cases with different meanings. Where duplicates were dropped before trainwise cut the
+    split, every shared row is a distinct record the features cannot tell apart (two passengers
+    of the same class, sex, age and fare): the model has not memorised it, it simply must give
+    both the same answer, so this is information, not leakage. Otherwise (duplicates kept, or
+    the split given as its own file) the same record may sit on both sides, which inflates the
+    held-out scores: a warning.
+    """
     if not isinstance(data.train, TensorSplit):
         return []  # streamed from disk: the rows are not in memory to compare
     train = _row_hashes(data.train)
+    deduplicated = "duplicate_rows_dropped" in data.summary.get("cleaning", {})
+    given = set(data.summary.get("splits_given", []))
     out = []
     for name, split in (("validation", data.validation), ("test", data.test)):
         if not isinstance(split, TensorSplit) or not len(split):
@@ -71,15 +82,31 @@ def duplicates_across_splits(data: PreparedData) -> list[Finding]:
         if not shared:
             continue
         share = shared / len(split)
+        evidence = {"split": name, "shared_rows": shared, "share": share}
+        if deduplicated and name not in given:
+            out.append(
+                Finding(
+                    "identical_inputs",
+                    "info",
+                    f"{shared} of the {len(split)} {name} rows ({share:.1%}) are distinct records "
+                    "whose model inputs equal a training row's: the features cannot tell them "
+                    "apart, so the model gives them the same answer",
+                    evidence,
+                    "nothing to do unless a dropped column (a name, an id) should be a feature",
+                )
+            )
+            continue
         out.append(
             Finding(
                 "duplicate_rows",
                 "warning" if share >= 0.01 or shared >= 5 else "info",
                 f"{shared} of the {len(split)} {name} rows ({share:.1%}) also appear in the "
                 f"training split: {name} scores are inflated by rows the model has memorised",
-                {"split": name, "shared_rows": shared, "share": share},
+                evidence,
                 "drop duplicates before splitting (data.clean.duplicates=true), or split by an "
-                "entity column (data.split.group)",
+                "entity column (data.split.group)"
+                if name not in given
+                else f"remove the {name} file's rows that also appear in the training data",
             )
         )
     return out
