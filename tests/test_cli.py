@@ -487,3 +487,24 @@ def test_a_reader_that_closes_the_pipe_ends_quietly(tmp_path: Path) -> None:
     os.close(write_end)
     assert proc.returncode == 141, proc.stderr
     assert proc.stderr == ""
+
+
+def test_predict_names_values_training_never_saw(tmp_path: Path, run_cli, trained_run: Path):
+    rows = pd.read_csv(trained_run / "test.csv")
+    proc = run_cli(
+        "predict", trained_run, "--data", trained_run / "test.csv", "--out", "p.csv", cwd=tmp_path
+    )
+    assert proc.returncode == 0 and "warning" not in proc.stderr
+    rows["a"] = rows["a"].astype(object)
+    rows.loc[0, "a"] = "abc"
+    rows.loc[1:2, "c"] = "zebra"
+    rows.loc[3, "b"] = np.nan  # merely missing: imputed as in training, nothing to say
+    rows.to_csv(tmp_path / "odd.csv", index=False)
+    proc = run_cli("predict", trained_run, "--data", "odd.csv", "--out", "p.csv", cwd=tmp_path)
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if line.startswith("trainwise: warning:")]
+    assert len(warned) == 2, proc.stderr
+    number, category = sorted(warned)
+    assert "'a'" in number and f"1 of {len(rows)} rows" in number and "'abc'" in number
+    assert "'c'" in category and f"2 of {len(rows)} rows" in category and "'zebra'" in category
+    assert len(pd.read_csv(tmp_path / "p.csv")) == len(rows)  # every row is still predicted

@@ -911,7 +911,7 @@ def test_group_column_with_missing_values(tmp_path: Path, groups: list[str]) -> 
 
 
 # BUG-category-huge-float (found by review; the fuzzed kinds rarely land on such a column):
-# _as_category casts an all-integral float column to pandas Int64, which raises TypeError
+# as_category casts an all-integral float column to pandas Int64, which raises TypeError
 # ("cannot safely cast non-equivalent float64 to int64") for values >= 2**63.
 def test_categorical_kind_on_a_huge_number(tmp_path: Path) -> None:
     rows = [[str(i % 2), str(float(i % 4)), "u" if i % 3 else "v"] for i in range(20)]

@@ -30,6 +30,7 @@ _EXPORTS = {
     "RunError": "trainwise.errors",
     "TrainingFailed": "trainwise.errors",
     "Interrupted": "trainwise.errors",
+    "UnfamiliarInputWarning": "trainwise.errors",
 }
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "SpecError",
     "TrainingFailed",
     "TrainwiseError",
+    "UnfamiliarInputWarning",
     "__version__",
     "fit",
     "load",
@@ -61,6 +63,7 @@ if TYPE_CHECKING:
         SpecError,
         TrainingFailed,
         TrainwiseError,
+        UnfamiliarInputWarning,
     )
     from trainwise.estimators import Classifier, Regressor
     from trainwise.spec.model import Spec

@@ -93,6 +93,7 @@ class Result:
         if is_forecaster(self.predictor):
             return self.forecast(data)
         frame = _as_frame(data, self.predictor)
+        self.predictor.warn_unfamiliar(frame)
         out = self.predictor.predict_frame(frame)
         folder = isinstance(data, str | Path) and Path(data).is_dir()
         if with_files and folder and AUDIO_PATH in frame.columns:
@@ -108,6 +109,7 @@ class Result:
         columns `<series>[t+k]` (see docs/timeseries.md).
         """
         frame = _as_frame(data, self.predictor)
+        self.predictor.warn_unfamiliar(frame)
         if windows:
             return forecast_windows(self.predictor, frame)
         return forecast_future(self.predictor, frame)
@@ -130,7 +132,9 @@ class Result:
                 "a classification model",
                 "use predict() for regression",
             )
-        out = self.predictor.outputs(_as_frame(data, self.predictor))
+        frame = _as_frame(data, self.predictor)
+        self.predictor.warn_unfamiliar(frame)
+        out = self.predictor.outputs(frame)
         return np.column_stack([1 - out, out]) if self.task == "binary" else out
 
     def evaluate(self, data: DataLike, start: Any = None) -> dict[str, Any]:
@@ -141,6 +145,7 @@ class Result:
         targets begin at or after it, the rows before serving as history (docs/timeseries.md).
         """
         frame = _as_frame(data, self.predictor, with_target=True)
+        self.predictor.warn_unfamiliar(frame)
         if is_forecaster(self.predictor):
             return score_history(self.predictor, frame, start)
         if start is not None:

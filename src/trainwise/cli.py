@@ -7,10 +7,18 @@ import argparse
 import json
 import os
 import sys
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trainwise.errors import DataError, Interrupted, SpecError, TrainwiseError
+from trainwise.errors import (
+    DataError,
+    Interrupted,
+    SpecError,
+    TrainwiseError,
+    UnfamiliarInputWarning,
+)
 
 EXIT_USAGE = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader left
@@ -186,7 +194,10 @@ def main(argv: list[str] | None = None) -> int:
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
-        code = COMMANDS[args.command](args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _plain_warnings(warnings.showwarning)
+            warnings.simplefilter("always", UnfamiliarInputWarning)  # every column named
+            code = COMMANDS[args.command](args)
         sys.stdout.flush()  # a closed pipe is reported here, not by the interpreter at exit
         return code
     except BrokenPipeError:
@@ -203,6 +214,20 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("trainwise: aborted", file=sys.stderr)
         return 130
+
+
+def _plain_warnings(show: Callable[..., None]) -> Callable[..., None]:
+    """A `warnings.showwarning` that prints trainwise's own warnings as one plain line each
+    (`trainwise: warning: ...`), without the file and line of the code that raised them, and
+    hands other libraries' warnings to `show`."""
+
+    def plain(message: Warning | str, category: type[Warning], *rest: Any, **kw: Any) -> None:
+        if issubclass(category, UnfamiliarInputWarning):
+            print(f"trainwise: warning: {message}", file=sys.stderr)
+        else:
+            show(message, category, *rest, **kw)
+
+    return plain
 
 
 def _spec_and_overrides(args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:

@@ -68,3 +68,9 @@ class Interrupted(Exception):
         super().__init__(
             f"training interrupted by {signal_name}; a checkpoint was written. Resume with: {how}"
         )
+
+
+class UnfamiliarInputWarning(UserWarning):
+    """Rows given to a trained model hold values it never saw in training (an unknown category,
+    text in a number column): they are still predicted, as an unknown category or an imputed
+    number, and the warning names the column so a typo or a unit change is noticed."""

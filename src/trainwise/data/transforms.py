@@ -103,7 +103,7 @@ class TabularPreprocessor:
             fill = MISSING
             if c.impute_categorical == "most_frequent" and len(observed):
                 fill = str(observed.value_counts().index[0])
-            counts = _as_category(frame[name], fill).value_counts()
+            counts = as_category(frame[name], fill).value_counts()
             kept = [str(k) for k, v in counts.items() if v >= c.min_category_count]
             entry = {"categories": kept, "fill": fill}
             (onehot if len(kept) <= c.onehot_max else embed)[name] = entry
@@ -145,11 +145,11 @@ class TabularPreprocessor:
             if e["indicator"]:
                 blocks.append(missing.astype(np.float64)[:, None])
         for name, e in s["onehot"].items():
-            values = _as_category(frame[name], e["fill"])
-            cats = pd.Categorical(values, categories=e["categories"])
+            values = as_category(frame[name], e["fill"])
+            index = category_codes(values, e["categories"])
             onehot = np.zeros((n, len(e["categories"])))
-            known = cats.codes >= 0
-            onehot[np.flatnonzero(known), cats.codes[known]] = 1.0
+            known = index >= 0
+            onehot[np.flatnonzero(known), index[known]] = 1.0
             blocks.append(onehot)
         for name, e in s["text"].items():
             counter = CountVectorizer(vocabulary=e["vocabulary"])
@@ -161,8 +161,8 @@ class TabularPreprocessor:
         dense = np.hstack(blocks) if blocks else np.zeros((n, 0))
         codes = np.zeros((n, len(s["embed"])), dtype=np.int64)
         for j, (name, e) in enumerate(s["embed"].items()):
-            values = _as_category(frame[name], e["fill"])
-            codes[:, j] = pd.Categorical(values, categories=e["categories"]).codes + 1
+            values = as_category(frame[name], e["fill"])
+            codes[:, j] = category_codes(values, e["categories"]) + 1
         return Features(dense.astype(np.float32), codes)
 
     @property
@@ -233,7 +233,12 @@ def to_numeric(series: pd.Series) -> pd.Series:
     return values.where(values.abs() < FLOAT32_MAX)
 
 
-def _as_category(series: pd.Series, fill: str) -> pd.Series:
+def category_codes(values: pd.Series, categories: list[str]) -> np.ndarray:
+    """Each value's position in `categories`, -1 for one training never kept (unseen or rare)."""
+    return pd.Index(categories).get_indexer(values)
+
+
+def as_category(series: pd.Series, fill: str) -> pd.Series:
     """Categories as stripped strings, so 3, 3.0, "3" and " 3" are one category at every stage
     (pandas stores integer codes as floats once a value is missing)."""
     if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):

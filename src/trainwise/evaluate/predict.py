@@ -9,6 +9,7 @@ reproduces the run's test metrics exactly.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +23,9 @@ from trainwise.data.heap import trim_heap
 from trainwise.data.prepared import TensorSplit, features_to_split
 from trainwise.data.schema import Schema
 from trainwise.data.target import TargetEncoder
-from trainwise.data.transforms import Preprocessor
+from trainwise.data.transforms import Preprocessor, TabularPreprocessor
+from trainwise.data.unfamiliar import unfamiliar_values
+from trainwise.errors import UnfamiliarInputWarning
 from trainwise.evaluate.metrics import compute_metrics
 from trainwise.models.heads import Head
 
@@ -182,6 +185,14 @@ class Predictor:
                 trim_heap()  # scoring many test images does not leave a fragmented heap
         decoded = np.concatenate(parts).astype(np.float64)
         return _to_metric_space(decoded, self.target, self.schema.task)
+
+    def warn_unfamiliar(self, frame: pd.DataFrame) -> None:
+        """An `UnfamiliarInputWarning` per column of a caller's rows holding values training
+        never saw. Only for rows a user hands in (predict, evaluate): in a training run's own
+        test split, unseen categories and unparsable numbers are ordinary and already counted."""
+        if isinstance(self.preprocessor, TabularPreprocessor):
+            for line in unfamiliar_values(self.preprocessor, frame):
+                warnings.warn(line, UnfamiliarInputWarning, stacklevel=3)
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Predictions with readable columns: the label, then one probability per class."""
