@@ -24,6 +24,8 @@ def unfamiliar_values(pre: TabularPreprocessor, frame: pd.DataFrame) -> list[str
         if name not in frame.columns:
             continue  # a missing column is the preprocessor's error, with its own message
         given = frame[name]
+        if pd.api.types.is_numeric_dtype(given) or pd.api.types.is_bool_dtype(given):
+            continue  # a column of numbers holds no text (and is not turned into strings)
         present = given.notna() & (given.astype("string").str.strip() != "")
         bad = present & to_numeric(given).isna()
         if bad.any():
