@@ -183,7 +183,8 @@ def test_a_killed_study_resumes_with_every_completed_trial(tmp_path):
     assert {n: done[n] for n in kept} == kept  # every completed trial kept, unchanged
     assert len(done) == N_TRIALS
     # the trial that was running when the process died is failed, then run again
-    assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.trials)
+    states = [(t.number, t.state.name, sorted(t.user_attrs)) for t in study.trials]
+    assert all(t.state in (TrialState.COMPLETE, TrialState.FAIL) for t in study.trials), states
     assert isinstance(study, optuna.Study)
 
 

@@ -8,7 +8,7 @@ import warnings
 import optuna
 from optuna.trial import TrialState
 
-from trainwise.tune.stale import StaleTrials
+from trainwise.tune.stale import StaleTrials, close_queued
 from trainwise.tune.study import open_storage
 
 
@@ -62,3 +62,19 @@ def test_a_trial_that_records_its_heartbeat_late_is_no_longer_counted_silent(tmp
     time.sleep(0.4)
     assert stale.fail(study) == []  # its heartbeat is 0.4 s old, inside the storage's grace
     assert states(study) == ["RUNNING"]
+
+
+def test_retries_queued_after_the_budget_filled_are_closed(tmp_path):
+    study = make_study(tmp_path)
+    done = claim(study)
+    study.tell(done, 0.5)
+    dead = [claim(study), claim(study)]  # two workers die; each trial is queued again
+    stale = StaleTrials(grace_s=0.0)
+    assert sorted(stale.fail(study)) == [t.number for t in dead]
+    assert states(study) == ["COMPLETE", "FAIL", "FAIL", "WAITING", "WAITING"]
+    # the budget fills before the queued copies run: they are closed, not left waiting
+    assert close_queued(study, "skipped") == [3, 4]
+    trials = study.get_trials(deepcopy=False)
+    assert states(study) == ["COMPLETE", "FAIL", "FAIL", "FAIL", "FAIL"]
+    assert [t.user_attrs.get("skipped") for t in trials[3:]] == [True, True]
+    assert close_queued(study, "skipped") == []

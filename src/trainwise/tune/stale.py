@@ -86,3 +86,24 @@ def _with_heartbeat(storage: RDBStorage, trial_ids: list[int]) -> set[int]:
         return {trial_id for (trial_id,) in rows}
     finally:
         storage.scoped_session.remove()
+
+
+def close_queued(study: optuna.Study, attr: str) -> list[int]:
+    """Fail the trials still queued (WAITING) once the budget is full, marked with the user
+    attribute `attr`, and return their numbers.
+
+    A dead worker's trial is queued again so that its place in the budget is run after all;
+    when the other workers fill the budget first (two dead trials and one place left), the
+    queued copies would otherwise stay waiting for ever, and a study that is finished would
+    look as if it still had work in it.
+    """
+    storage = study._storage
+    closed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+        try:
+            storage.set_trial_user_attr(trial._trial_id, attr, True)
+            if storage.set_trial_state_values(trial._trial_id, state=TrialState.FAIL):
+                closed.append(trial.number)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker took or closed it first
+    return closed

@@ -27,7 +27,7 @@ from trainwise.tune.cv import Development, cross_validate
 from trainwise.tune.cv import best_epoch as kept_epoch
 from trainwise.tune.pruning import TrialReporter
 from trainwise.tune.space import SearchSpace, apply
-from trainwise.tune.stale import StaleTrials
+from trainwise.tune.stale import StaleTrials, close_queued
 from trainwise.tune.study import (
     GRACE_S,
     SKIPPED,
@@ -77,6 +77,7 @@ def run_worker(job: Job, worker: int = 0, log: Callable[[str], None] = print) ->
         c = counts(study)
         finished = c["COMPLETE"] + c["PRUNED"]
         if finished >= plan.trials or _grid_exhausted(study):
+            close_queued(study, SKIPPED)  # retries of dead trials that no longer have a place
             return
         if job.deadline is not None and not _fits(study, job.deadline, job.reserve):
             log(f"worker {worker}: stopping, the time budget cannot fit another trial")
