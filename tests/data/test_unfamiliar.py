@@ -51,3 +51,11 @@ def test_evaluation_warns_as_prediction_does(result: trainwise.Result) -> None:
     with pytest.warns(UnfamiliarInputWarning, match="column 'c': 1 of 20 rows holds"):
         metrics = result.evaluate(rows)
     assert 0.0 <= metrics["accuracy"] <= 1.0
+
+
+def test_numbers_beyond_float32_are_named(result: trainwise.Result) -> None:
+    rows = binary_frame(20, seed=3).drop(columns="y")
+    rows.loc[[0, 1], "a"] = [np.inf, 1e39]
+    beyond = "column 'a': 2 of 20 rows hold a number beyond"
+    with pytest.warns(UnfamiliarInputWarning, match=beyond):
+        assert len(result.predict(rows)) == 20

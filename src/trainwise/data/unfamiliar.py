@@ -25,13 +25,15 @@ def unfamiliar_values(pre: TabularPreprocessor, frame: pd.DataFrame) -> list[str
             continue  # a missing column is the preprocessor's error, with its own message
         given = frame[name]
         if pd.api.types.is_numeric_dtype(given) or pd.api.types.is_bool_dtype(given):
-            continue  # a column of numbers holds no text (and is not turned into strings)
-        present = given.notna() & (given.astype("string").str.strip() != "")
-        bad = present & to_numeric(given).isna()
+            # numbers hold no text (and are not turned into strings), but may overflow float32
+            bad, what = given.notna() & to_numeric(given).isna(), "a number beyond float32's range"
+        else:
+            present = given.notna() & (given.astype("string").str.strip() != "")
+            bad, what = present & to_numeric(given).isna(), "something that is not a number"
         if bad.any():
             lines.append(
                 f"column {name!r}: {_rows(int(bad.sum()), len(frame))} "
-                f"{'holds' if bad.sum() == 1 else 'hold'} something that is not a number "
+                f"{'holds' if bad.sum() == 1 else 'hold'} {what} "
                 f"({_examples(given[bad])}): imputed with {entry['fill']:.4g}, as a missing value"
             )
     for name, entry in {**state["onehot"], **state["embed"]}.items():
