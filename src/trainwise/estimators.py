@@ -28,7 +28,7 @@ class _TrainwiseEstimator(BaseEstimator):
         optimizer: str = "adamw",
         lr: float = 1e-3,
         weight_decay: float = 1e-4,
-        batch_size: int = 64,
+        batch_size: int | str = "auto",
         epochs: int | str = "auto",
         patience: int = 20,
         validation_fraction: float = 0.15,

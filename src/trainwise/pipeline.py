@@ -41,6 +41,7 @@ from trainwise.runs.bundle import head_config, save_bundle
 from trainwise.runs.folder import HistoryWriter, RunFolder
 from trainwise.spec.io import dump_yaml
 from trainwise.spec.model import Spec
+from trainwise.train.batch_size import BatchSize, resolve_batch_size
 from trainwise.train.budget import apply_budget, resolve_budget
 from trainwise.train.callbacks import Callback
 from trainwise.train.checkpointer import Checkpointer, StopOnSignal
@@ -86,6 +87,8 @@ def run(
     generator = seed_everything(spec.train.seed, spec.train.deterministic)
     frames: Frames = load_frames(spec.data, frame, validation, test)
     data = prepare(spec.data, frames, spec.train.seed)
+    given = spec  # saved as spec.yaml: `auto` values stay `auto` there
+    spec, batch = _with_batch_size(spec, data)
     device = resolve_device(spec.train.device)
     data = data.to(device)
     schema = data.schema
@@ -111,6 +114,8 @@ def run(
         "epochs": budget.epochs,
         "schedule": budget.schedule,
         "why": budget.reason,
+        "batch_size": batch.size,
+        "batch_size_why": batch.reason,
         "precision": str(precision).removeprefix("torch.") if precision else "fp32",
         "threads": threads.to_dict(),
     }
@@ -156,8 +161,8 @@ def run(
     elif spec.output.save:
         folder = RunFolder.create(spec.output.root, frames.name, spec.output.dir)
         # saved without output.dir, so `trainwise fit spec.yaml` re-runs into a new folder
-        rerunnable = spec.model_copy(
-            update={"output": spec.output.model_copy(update={"dir": None})}
+        rerunnable = given.model_copy(
+            update={"output": given.output.model_copy(update={"dir": None})}
         )
         folder.write_text("spec.yaml", dump_yaml(rerunnable))
         folder.write_json("data_summary.json", data.summary)
@@ -282,7 +287,7 @@ def run(
         log(baseline_table(metrics["test"]))
     extras = {"findings": doctor.findings if doctor is not None else []}
     return Run(
-        spec, predictor, metrics, state.history, data.summary, path, state.stop_reason, extras
+        given, predictor, metrics, state.history, data.summary, path, state.stop_reason, extras
     )
 
 
@@ -516,6 +521,7 @@ def lr_find(spec: Spec, frame: pd.DataFrame | None = None) -> LRFinderResult:
     """`trainwise lr-find`: prepare the data and model as `run` would, and sweep the LR."""
     seed_everything(spec.train.seed, spec.train.deterministic)
     data = prepare(spec.data, load_frames(spec.data, frame), spec.train.seed)
+    spec, _ = _with_batch_size(spec, data)
     device = resolve_device(spec.train.device)
     data = data.to(device)
     head = _head(spec, data, device)
@@ -526,6 +532,13 @@ def lr_find(spec: Spec, frame: pd.DataFrame | None = None) -> LRFinderResult:
         spec.train.precision, device, _step_flops(spec, net, data, device)
     )
     return range_test(spec, net, head, data, precision)
+
+
+def _with_batch_size(spec: Spec, data: PreparedData) -> tuple[Spec, BatchSize]:
+    """The spec with `train.batch_size` made concrete for this data (train/batch_size.py)."""
+    batch = resolve_batch_size(spec.train.batch_size, data.summary["kind"], len(data.train))
+    train = spec.train.model_copy(update={"batch_size": batch.size})
+    return spec.model_copy(update={"train": train}), batch
 
 
 def _step_flops(spec: Spec, net: nn.Module, data: PreparedData, device: torch.device) -> Any:

@@ -170,6 +170,8 @@ def learning_rate(run: RunFiles) -> str:
         text = f"Optimizer {train.get('optimizer', '?')}, schedule {schedule}"
         if budget:
             text += f", up to {budget.get('epochs', '?')} epochs ({budget.get('why', '')})"
+        if budget.get("batch_size"):
+            text += f", batches of {budget['batch_size']} ({budget.get('batch_size_why', '')})"
         html += para(text + ".")
     finder = run.json("lr_finder.json")
     if finder:

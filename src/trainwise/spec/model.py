@@ -399,8 +399,11 @@ class TrainSpec(Section):
     """Maximum number of epochs (early stopping usually ends sooner). `auto`: 200 for tables;
     for sequence and audio data, enough epochs for about 2,000 optimisation steps (20 to 100
     epochs), annealed by the `auto` schedule."""
-    batch_size: int = Field(64, ge=1)
-    """Mini-batch size."""
+    batch_size: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    """Mini-batch size. `auto`: 64, except for tabular data with 32,768 or more training rows,
+    whose batch doubles (up to 512) as long as an epoch keeps at least 256 steps: a table's
+    steps at 64 rows are bound by per-operation overhead, so large tables train several times
+    faster per epoch (docs/benchmarks.md)."""
     optimizer: Literal["sgd", "adam", "adamw", "rmsprop", "adagrad"] = "adamw"
     """Optimizer; AdamW (Adam with decoupled weight decay) is the robust default."""
     lr: PositiveFloat | Literal["auto"] = 1e-3
