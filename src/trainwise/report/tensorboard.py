@@ -22,10 +22,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from trainwise.errors import RunError
+from trainwise.report.histograms import histograms
 from trainwise.train.callbacks import Callback
 
 if TYPE_CHECKING:
     from trainwise.train.state import StepOutput, TrainState
+
+# Events the writer's background thread may have queued before `add_*` blocks. TensorBoard's
+# default (10) makes the epoch's burst of histograms wait on that thread event by event (27 ms an
+# epoch for 94 histograms); queued, they are written in one go by the epoch's flush.
+QUEUED_EVENTS = 4096
 
 # Scalars whose tag is not simply `<name>`.
 _RENAMED = {"loss": "loss/train", "val_loss": "loss/validation"}
@@ -77,7 +83,9 @@ class TensorBoardWriter(Callback):
         from torch.utils.tensorboard import SummaryWriter  # a 1-2 s import: only when used
 
         # on resume, TensorBoard drops the events an interrupted run wrote past this step
-        self.writer = SummaryWriter(str(self.log_dir), purge_step=state.step or None)
+        self.writer = SummaryWriter(
+            str(self.log_dir), purge_step=state.step or None, max_queue=QUEUED_EVENTS
+        )
         self._steps, self._losses = [], []
         if self.images is not None and state.step == 0:
             self.writer.add_images("samples/inputs", _to_unit_range(self.images.inputs[0]), 0)
@@ -117,18 +125,28 @@ class TensorBoardWriter(Callback):
 
     def _write_histograms(self, model: torch.nn.Module, step: int) -> None:
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        tags, tensors = [], []
         for name, param in named[: self.max_histograms]:
-            _histogram(self.writer, f"weights/{name}", param.detach(), step)
+            tags.append(f"weights/{name}")
+            tensors.append(param)
             if param.grad is not None:  # the epoch's last step: grads live until the next one
-                _histogram(self.writer, f"gradients/{name}", param.grad.detach(), step)
-
-
-def _histogram(writer: Any, tag: str, values: torch.Tensor, step: int) -> None:
-    """A histogram of the finite values: a diverged run (NaN weights, which the NaN guard and the
-    doctor report) must not stop the writer, and TensorBoard cannot bin NaN or Inf."""
-    finite = values[torch.isfinite(values)]
-    if finite.numel():
-        writer.add_histogram(tag, finite, step)
+                tags.append(f"gradients/{name}")
+                tensors.append(param.grad)
+        # computed on the device, one transfer; a tensor without finite values (a diverged
+        # run, which the NaN guard and the doctor report) is left out, not a failure
+        for tag, hist in zip(tags, histograms(tensors), strict=True):
+            if hist is not None:
+                self.writer.add_histogram_raw(
+                    tag,
+                    min=hist.low,
+                    max=hist.high,
+                    num=hist.count,
+                    sum=hist.total,
+                    sum_squares=hist.squares,
+                    bucket_limits=hist.limits,
+                    bucket_counts=hist.counts,
+                    global_step=step,
+                )
 
 
 def _tag(key: str) -> str:
