@@ -142,6 +142,16 @@ def test_board_serves_tensorboard_over_http(tmp_path: Path, trained_run: Path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+    # stopping the command stops TensorBoard: nothing serves the port any more
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).close()
+        except OSError:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"TensorBoard still serves port {port} after `trainwise board` stopped")
 
 
 def test_board_on_a_missing_folder_is_one_clear_error(run_cli, tmp_path: Path):

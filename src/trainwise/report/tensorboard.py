@@ -12,6 +12,7 @@ Tags: `loss/train`, `loss/validation`, `loss/train_step`, `<metric>/validation`,
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -237,13 +238,26 @@ def board_command(log_dir: str | Path, port: int, host: str = "127.0.0.1") -> li
 
 
 def serve_board(log_dir: str | Path, port: int = 6006, host: str = "127.0.0.1") -> int:
-    """Run TensorBoard on `log_dir` until it exits (Ctrl-C); returns its exit code."""
+    """Run TensorBoard on `log_dir` until it exits, Ctrl-C or a SIGTERM; returns its exit code
+    (0 when stopped). Stopping this process stops TensorBoard too, rather than leaving it
+    serving the port on its own."""
     command = board_command(log_dir, port, host)
     print(f"TensorBoard on http://{host}:{port}/ for {log_dir} (Ctrl-C to stop)", flush=True)
     process = subprocess.Popen(command)
-    try:
-        return process.wait()
-    except KeyboardInterrupt:
+    stopped = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopped
+        stopped = True
         process.terminate()
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        stop()
         process.wait(timeout=10)
         return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return 0 if stopped else code
