@@ -1,14 +1,15 @@
 """trainwise against a hand-written loop, PyTorch Lightning and Keras 3 (torch backend).
 
 One process, one model (the same `ConvNet1D` module object type in every framework: Keras wraps
-it in `TorchModuleWrapper`), the same MNIST-1D rows, AdamW (lr 1e-3, weight decay 1e-4), batch
-64, the same number of epochs with a validation pass after each, fp32 unless stated. Each
-framework uses its own default data loading: Lightning a `DataLoader` over a `TensorDataset`,
-Keras `fit` on NumPy arrays; trainwise and the hand-written loop gather batches from in-memory
-tensors. Reports seconds per epoch (the marginal cost of an epoch: a long run minus a short run;
-the whole run divided by its epochs is shown beside it, and for `train.compile` it carries the
-compile), samples per second, the ratio
-to the hand-written loop, peak RSS growth and test accuracy.
+it in `TorchModuleWrapper`; a further Keras row builds the same network from Keras' own
+`Conv1D` and `Dense` layers, as a Keras user writes it), the same MNIST-1D rows, AdamW (lr
+1e-3, weight decay 1e-4), batch 64, the same number of epochs with a validation pass after
+each, fp32 unless stated. Each framework uses its own default data loading: Lightning a
+`DataLoader` over a `TensorDataset`, Keras `fit` on NumPy arrays; trainwise and the hand-written
+loop gather batches from in-memory tensors. Reports seconds per epoch (the marginal cost of an
+epoch: a long run minus a short run; the whole run divided by its epochs is shown beside it, and
+for `train.compile` it carries the compile), samples per second, the ratio to the hand-written
+loop, peak RSS growth and test accuracy.
 
 Run: `.venv/bin/python -m benchmarks.vs_frameworks [--epochs N] [--repeats R]`
 """
@@ -108,6 +109,36 @@ def keras_fit(data: Arrays, epochs: int, seed: int) -> float:
     return accuracy(net, xt, yt)
 
 
+def keras_layers_fit(data: Arrays, epochs: int, seed: int) -> float:
+    """The same network written with Keras' own layers, as a Keras user writes it: the
+    convolutions' "same" padding gives the same lengths and parameter count as `ConvNet1D`."""
+    import keras
+
+    xtr, ytr, xv, yv, xt, yt = data
+    keras.utils.set_random_seed(seed)
+    layers = keras.layers
+    model = keras.Sequential(
+        [
+            keras.Input((xtr.shape[1],)),
+            layers.Reshape((xtr.shape[1], 1)),
+            layers.Conv1D(32, 5, strides=2, padding="same", activation="relu"),
+            layers.Conv1D(32, 3, strides=2, padding="same", activation="relu"),
+            layers.Conv1D(32, 3, strides=2, padding="same", activation="relu"),
+            layers.Flatten(),
+            layers.Dense(10),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-4),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    model.fit(
+        xtr, ytr, batch_size=BATCH, epochs=epochs, validation_data=(xv, yv), shuffle=True, verbose=0
+    )
+    return float(model.evaluate(xt, yt, verbose=0)[1])
+
+
 def one_thread(fn: Callable[[], float]) -> float:
     """The hand-written loop as an expert who knew this model was too small to split across
     cores would run it: on one thread."""
@@ -134,6 +165,11 @@ def goals(per_epoch: dict[str, list[float]]) -> None:
         (
             "trainwise fp32 / Keras 3",
             med["trainwise (fp32)"] / med["Keras 3, torch backend (fp32)"],
+            0.35,
+        ),
+        (
+            "trainwise fp32 / Keras 3 with Keras layers",
+            med["trainwise (fp32)"] / med["Keras 3, Keras layers (fp32)"],
             0.35,
         ),
     ]
@@ -188,6 +224,7 @@ def main() -> None:
         "trainwise (fp32, train.compile)": lambda e: tw(e, "fp32", compile=True),
         "PyTorch Lightning (fp32)": lambda e: lightning_fit(data, e, 0),
         "Keras 3, torch backend (fp32)": lambda e: keras_fit(data, e, 0),
+        "Keras 3, Keras layers (fp32)": lambda e: keras_layers_fit(data, e, 0),
     }
     short, long = 2, args.epochs
     for fn in variants.values():  # first calls pay one-off costs (imports, kernel selection)
