@@ -22,6 +22,7 @@ import yaml
 from safetensors.numpy import load_file
 from sklearn.metrics import confusion_matrix, log_loss, mean_absolute_error, r2_score
 
+from conftest import SUBPROCESS_ENV
 from trainwise.cli import main
 
 RUN_FILES = (
@@ -508,3 +509,22 @@ def test_predict_names_values_training_never_saw(tmp_path: Path, run_cli, traine
     assert "'a'" in number and f"1 of {len(rows)} rows" in number and "'abc'" in number
     assert "'c'" in category and f"2 of {len(rows)} rows" in category and "'zebra'" in category
     assert len(pd.read_csv(tmp_path / "p.csv")) == len(rows)  # every row is still predicted
+
+
+def test_predict_does_not_import_scikit_learn(tmp_path: Path, trained_run: Path):
+    """scikit-learn costs about a second to import and predicting needs none of it (splits,
+    metrics and text vectorising at fit time do): `trainwise predict` must not wait for it."""
+    rows = pd.read_csv(trained_run / "test.csv").drop(columns="y")
+    rows.to_csv(tmp_path / "rows.csv", index=False)
+    script = (
+        "import sys\n"
+        "from trainwise.cli import main\n"
+        f"code = main(['predict', {str(trained_run)!r}, '--data', {str(tmp_path / 'rows.csv')!r}, "
+        f"'--out', {str(tmp_path / 'out.csv')!r}])\n"
+        "print('sklearn' in sys.modules, code)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=SUBPROCESS_ENV
+    )
+    assert proc.stdout.split()[-2:] == ["False", "0"], proc.stdout + proc.stderr
+    assert len(pd.read_csv(tmp_path / "out.csv")) == len(rows)

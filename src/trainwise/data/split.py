@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
 from trainwise.errors import DataError
 
@@ -58,6 +57,8 @@ def split_rows(
 def _split(
     rows: np.ndarray, labels: np.ndarray | None, fraction: float, seed: int
 ) -> tuple[np.ndarray, np.ndarray, str]:
+    from sklearn.model_selection import train_test_split  # imported on use: ~1 s, fit only
+
     if fraction <= 0:
         return rows, rows[:0], ""
     n_out = round(fraction * len(rows))
@@ -100,6 +101,8 @@ def _group_split(
             "at least 3 groups, so each split can get a whole group",
             "pick another data.split.group column or remove it",
         )
+    from sklearn.model_selection import GroupShuffleSplit
+
     splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
     keep, out = next(splitter.split(rows, groups=groups))
     return rows[keep], rows[out]

@@ -14,7 +14,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from trainwise.data.schema import Schema
 from trainwise.errors import DataError
@@ -111,6 +110,9 @@ class TabularPreprocessor:
 
         text = {}
         for name in self.schema.of_kind("text"):
+            # scikit-learn costs about a second to import: only tables with text pay for it
+            from sklearn.feature_extraction.text import TfidfVectorizer
+
             docs = frame[name].fillna("").astype(str)
             vectorizer = TfidfVectorizer(
                 max_features=TEXT_MAX_FEATURES, min_df=2, sublinear_tf=True
@@ -152,6 +154,8 @@ class TabularPreprocessor:
             onehot[np.flatnonzero(known), index[known]] = 1.0
             blocks.append(onehot)
         for name, e in s["text"].items():
+            from sklearn.feature_extraction.text import CountVectorizer
+
             counter = CountVectorizer(vocabulary=e["vocabulary"])
             tf = counter.transform(frame[name].fillna("").astype(str)).astype(np.float64)
             tf.data = 1.0 + np.log(tf.data)  # sublinear tf, as in fitting

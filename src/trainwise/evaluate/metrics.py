@@ -7,6 +7,9 @@ JSON has no NaN, so a metric that is undefined on this data (ROC AUC with one cl
 a constant target, anything computed from non-finite model output) is `None`, never NaN, and never
 an exception — a diverged model must still produce a record that says what happened.
 
+scikit-learn is imported inside the functions that use it: it costs about a second, which
+`trainwise predict` (which imports this module but scores nothing) should not wait for.
+
 >>> import numpy as np
 >>> m = compute_metrics("binary", np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4]), ["no", "yes"])
 >>> m["accuracy"], m["confusion_matrix"]
@@ -21,7 +24,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 Metrics = dict[str, Any]
 
@@ -74,6 +76,8 @@ def _float(x: Any) -> float | None:
 
 def _prf(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], **kw: Any) -> Metrics:
     """Per-class (or per-label) precision, recall, F1 and support, keyed by name."""
+    from sklearn import metrics as skm
+
     p, r, f, s = skm.precision_recall_fscore_support(
         y_true, y_pred, average=None, zero_division=0, **kw
     )
@@ -95,6 +99,8 @@ def _macro_auc(y_onehot: np.ndarray, scores: np.ndarray) -> float | None:
     keeps the metric useful instead of turning it off. With every class present this equals
     scikit-learn's one-vs-rest macro AUC. None when no column is defined or scores are not finite.
     """
+    from sklearn import metrics as skm
+
     positives = y_onehot.sum(axis=0)
     defined = (positives > 0) & (positives < len(y_onehot))
     if not defined.any() or not np.isfinite(scores).all():
@@ -115,6 +121,8 @@ def classification_metrics(
     >>> m["accuracy"], m["per_class"]["c"]["support"]
     (0.5, 1)
     """
+    from sklearn import metrics as skm
+
     k = len(classes)
     y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
     proba = np.asarray(proba, dtype=np.float64)
@@ -187,6 +195,8 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> Metrics:
     >>> regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))["mae"]
     0.6666666666666666
     """
+    from sklearn import metrics as skm
+
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     n = len(y_true)
@@ -222,6 +232,8 @@ def multilabel_metrics(y_true: np.ndarray, proba: np.ndarray, labels: Sequence[s
     >>> m["subset_accuracy"], m["hamming_loss"]
     (0.5, 0.25)
     """
+    from sklearn import metrics as skm
+
     y_true = np.asarray(y_true).astype(np.int64)
     proba = np.asarray(proba, dtype=np.float64)
     if y_true.ndim != 2 or proba.shape != y_true.shape or y_true.shape[1] != len(labels):
