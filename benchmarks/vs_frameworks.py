@@ -94,10 +94,20 @@ def lightning_fit(data: Arrays, epochs: int, seed: int) -> float:
 def keras_fit(data: Arrays, epochs: int, seed: int) -> float:
     import keras
 
-    xtr, ytr, xv, yv, xt, yt = data
     keras.utils.set_random_seed(seed)
     net = ConvNet1D()
-    model = keras.Sequential([keras.Input((xtr.shape[1],)), keras.layers.TorchModuleWrapper(net)])
+    model = keras.Sequential(
+        [keras.Input((data[0].shape[1],)), keras.layers.TorchModuleWrapper(net)]
+    )
+    keras_train(model, data, epochs)
+    return accuracy(net, data[4], data[5])
+
+
+def keras_train(model: Any, data: Arrays, epochs: int) -> None:
+    """Keras' own `compile` and `fit` on NumPy arrays: AdamW, batch 64, validation each epoch."""
+    import keras
+
+    xtr, ytr, xv, yv, _, _ = data
     model.compile(
         optimizer=keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-4),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -106,7 +116,6 @@ def keras_fit(data: Arrays, epochs: int, seed: int) -> float:
     model.fit(
         xtr, ytr, batch_size=BATCH, epochs=epochs, validation_data=(xv, yv), shuffle=True, verbose=0
     )
-    return accuracy(net, xt, yt)
 
 
 def keras_layers_fit(data: Arrays, epochs: int, seed: int) -> float:
@@ -114,13 +123,13 @@ def keras_layers_fit(data: Arrays, epochs: int, seed: int) -> float:
     convolutions' "same" padding gives the same lengths and parameter count as `ConvNet1D`."""
     import keras
 
-    xtr, ytr, xv, yv, xt, yt = data
+    length, xt, yt = data[0].shape[1], data[4], data[5]
     keras.utils.set_random_seed(seed)
     layers = keras.layers
     model = keras.Sequential(
         [
-            keras.Input((xtr.shape[1],)),
-            layers.Reshape((xtr.shape[1], 1)),
+            keras.Input((length,)),
+            layers.Reshape((length, 1)),
             layers.Conv1D(32, 5, strides=2, padding="same", activation="relu"),
             layers.Conv1D(32, 3, strides=2, padding="same", activation="relu"),
             layers.Conv1D(32, 3, strides=2, padding="same", activation="relu"),
@@ -128,14 +137,7 @@ def keras_layers_fit(data: Arrays, epochs: int, seed: int) -> float:
             layers.Dense(10),
         ]
     )
-    model.compile(
-        optimizer=keras.optimizers.AdamW(learning_rate=1e-3, weight_decay=1e-4),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
-    )
-    model.fit(
-        xtr, ytr, batch_size=BATCH, epochs=epochs, validation_data=(xv, yv), shuffle=True, verbose=0
-    )
+    keras_train(model, data, epochs)
     return float(model.evaluate(xt, yt, verbose=0)[1])
 
 
