@@ -12,6 +12,7 @@ kind TensorBoard's dashboard re-bins into anyway (Keras' TensorBoard callback us
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -36,7 +37,7 @@ class Histogram:
     counts: list[float]
 
 
-def histograms(tensors: list[torch.Tensor], bins: int = BINS) -> list[Histogram | None]:
+def histograms(tensors: Sequence[torch.Tensor], bins: int = BINS) -> list[Histogram | None]:
     """One `Histogram` per tensor, None for a tensor with no finite value.
 
     Non-finite values (NaN, ±inf, as a diverged run has them) are left out rather than

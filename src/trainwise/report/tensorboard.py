@@ -126,7 +126,8 @@ class TensorBoardWriter(Callback):
 
     def _write_histograms(self, model: torch.nn.Module, step: int) -> None:
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-        tags, tensors = [], []
+        tags: list[str] = []
+        tensors: list[torch.Tensor] = []
         for name, param in named[: self.max_histograms]:
             tags.append(f"weights/{name}")
             tensors.append(param)
