@@ -77,3 +77,8 @@ def test_a_run_writes_weight_histograms_tensorboard_reads_back(tmp_path: Path):
     assert last.min == pytest.approx(weight.min().item(), rel=1e-6)
     assert last.max == pytest.approx(weight.max().item(), rel=1e-6)
     assert last.sum == pytest.approx(weight.sum().item(), rel=1e-4, abs=1e-6)
+
+
+def test_complex_tensors_are_binned_by_magnitude():
+    h = histograms([torch.tensor([3 + 4j, 0 + 1j, -1 + 0j])], bins=2)[0]
+    assert h is not None and (h.count, h.low, h.high, h.total) == (3, 1.0, 5.0, 7.0)

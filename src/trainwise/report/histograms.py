@@ -49,8 +49,9 @@ def histograms(tensors: Sequence[torch.Tensor], bins: int = BINS) -> list[Histog
     """
     if not tensors:
         return []
-    rows = [_statistics(t, bins) for t in tensors]
-    stats = torch.stack([torch.cat([s, c]) for s, c in rows]).cpu().tolist()  # one transfer
+    rows = [torch.cat(_statistics(t, bins)) for t in tensors]
+    # a model split across devices: gathered on the first one, still without a host sync
+    stats = torch.stack([r.to(rows[0].device) for r in rows]).cpu().tolist()  # one transfer
     out: list[Histogram | None] = []
     for count, low, high, total, squares, *counts in stats:
         if count == 0:
@@ -69,7 +70,8 @@ def _statistics(tensor: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Te
     as tensors on the tensor's device (no host sync)."""
     if tensor.is_sparse:
         tensor = tensor.coalesce().values()
-    values = tensor.detach().reshape(-1).float()
+    values = tensor.detach().reshape(-1)
+    values = (values.abs() if values.is_complex() else values).float()  # complex: magnitudes
     finite = torch.isfinite(values)
     kept = torch.where(finite, values, 0.0)
     low = torch.where(finite, values, torch.inf).amin() if values.numel() else kept.sum()
