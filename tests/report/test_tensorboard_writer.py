@@ -158,3 +158,35 @@ def test_board_on_a_missing_folder_is_one_clear_error(run_cli, tmp_path: Path):
     proc = run_cli("board", str(tmp_path / "nope"), cwd=tmp_path)
     assert proc.returncode == 2
     assert "not a folder" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow  # TensorBoard takes seconds to start
+def test_board_served_from_a_worker_thread_returns_when_tensorboard_stops(tmp_path: Path):
+    """Only the main thread may install a SIGTERM handler: from another thread the board runs
+    without one instead of failing."""
+    import threading
+
+    from trainwise.report.tensorboard import serve_board
+
+    port = free_port()
+    outcome: dict[str, object] = {}
+
+    def serve() -> None:
+        try:
+            outcome["code"] = serve_board(tmp_path, port)
+        except Exception as error:  # the failure this test is about
+            outcome["error"] = error
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and "error" not in outcome:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2).close()
+            break
+        except OSError:
+            time.sleep(0.5)
+    subprocess.run(["pkill", "-f", "--", f"--port {port}"], check=False)  # stop TensorBoard
+    thread.join(30)
+    assert "error" not in outcome, outcome
+    assert not thread.is_alive() and "code" in outcome

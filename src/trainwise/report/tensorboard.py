@@ -252,7 +252,10 @@ def serve_board(log_dir: str | Path, port: int = 6006, host: str = "127.0.0.1") 
         stopped = True
         process.terminate()
 
-    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        previous = signal.signal(signal.SIGTERM, stop)
+    except ValueError:  # not the main thread: only the main thread may handle signals
+        previous = None
     try:
         code = process.wait()
     except KeyboardInterrupt:
@@ -260,5 +263,6 @@ def serve_board(log_dir: str | Path, port: int = 6006, host: str = "127.0.0.1") 
         process.wait(timeout=10)
         return 0
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0 if stopped else code
