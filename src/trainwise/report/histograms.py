@@ -49,7 +49,7 @@ def histograms(tensors: Sequence[torch.Tensor], bins: int = BINS) -> list[Histog
     """
     if not tensors:
         return []
-    rows = [torch.cat(_statistics(t, bins)) for t in tensors]
+    rows = [_statistics(t, bins) for t in tensors]
     # a model split across devices: gathered on the first one, still without a host sync
     stats = torch.stack([r.to(rows[0].device) for r in rows]).cpu().tolist()  # one transfer
     out: list[Histogram | None] = []
@@ -65,9 +65,9 @@ def histograms(tensors: Sequence[torch.Tensor], bins: int = BINS) -> list[Histog
     return out
 
 
-def _statistics(tensor: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """[count, min, max, sum, sum of squares] of the finite values, and `bins` bucket counts,
-    as tensors on the tensor's device (no host sync)."""
+def _statistics(tensor: torch.Tensor, bins: int) -> torch.Tensor:
+    """[count, min, max, sum, sum of squares] of the finite values, then `bins` bucket counts,
+    as one tensor on the tensor's device (no host sync)."""
     if tensor.is_sparse:
         tensor = tensor.coalesce().values()
     values = tensor.detach().reshape(-1)
@@ -83,4 +83,4 @@ def _statistics(tensor: torch.Tensor, bins: int) -> tuple[torch.Tensor, torch.Te
     index = ((kept - start) / width).floor_().clamp_(0, bins - 1).long()
     counts = torch.zeros(bins, device=values.device).scatter_add_(0, index, weight)
     stats = torch.stack([weight.sum(), low, high, kept.sum(), kept.dot(kept)])
-    return stats, counts
+    return torch.cat([stats, counts])
