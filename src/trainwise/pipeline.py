@@ -46,6 +46,7 @@ from trainwise.train.budget import apply_budget, resolve_budget
 from trainwise.train.callbacks import Callback
 from trainwise.train.checkpointer import Checkpointer, StopOnSignal
 from trainwise.train.compiled_step import CompiledStep
+from trainwise.train.eager_conv1d import convs_as_matmul_for_training
 from trainwise.train.early_stopping import EarlyStopping
 from trainwise.train.loop import fit as train_loop
 from trainwise.train.lr_finder import LRFinderResult, lr_range_test
@@ -212,8 +213,16 @@ def run(
         )
 
     step = CompiledStep() if spec.train.compile else train_step
+    # eager fp32 steps on a CPU: small 1-D convolutions as matrix products (the compiled step
+    # rewrites them itself; autocast and GPUs keep the library's kernels)
+    windowed = (
+        spec.train.conv1d == "auto"
+        and device.type == "cpu"
+        and precision is None
+        and not spec.train.compile
+    )
     try:
-        with using_threads(threads.threads):
+        with using_threads(threads.threads), convs_as_matmul_for_training(net, windowed):
             train_loop(state, batches, validate, step=step, callbacks=cbs)
     except torch.OutOfMemoryError:
         smaller = max(1, spec.train.batch_size // 2)

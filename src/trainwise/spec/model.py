@@ -446,6 +446,13 @@ class TrainSpec(Section):
     of seconds to minutes on a CPU, once per run: it pays for long runs only, so it is off by
     default. Other optimizers, fp16, L1 and `clip_value` step eagerly, and the doctor's probed
     steps always do (docs/training.md, figures in docs/benchmarks.md)."""
+    conv1d: Literal["auto", "library"] = "auto"
+    """How 1-D convolutions compute in training steps. `auto`: in eager fp32 steps on a CPU,
+    strided, pointwise, one-channel and small (under 8 MFLOP) plain `Conv1d` layers gather
+    their input windows and run as matrix products, with the same result up to float rounding;
+    oneDNN's kernels cost several times their arithmetic at these sizes (figures in
+    docs/benchmarks.md). `library`: always PyTorch's own kernels. Prediction and export always
+    use the library's."""
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     """Mixed precision for the training step. `auto`: bf16 on GPUs that support it, fp16 with
     loss scaling on older GPUs; on CPUs that compute bf16 natively (AVX512-BF16, AMX) bf16

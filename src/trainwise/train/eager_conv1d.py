@@ -1,0 +1,197 @@
+"""Small 1-D convolutions as one matrix product each, with a hand-written backward pass.
+
+Why: on a CPU, oneDNN's 1-D convolutions cost far more than their arithmetic when they are
+small: a strided 32-channel layer of the benchmark CNN takes 0.5-0.7 ms forward and backward
+for 4 MFLOP, and its backward pass alone is 2.5-4 times its forward. Gathering each output
+position's input window into one row (the windows of a (batch, length, channels) copy are
+contiguous runs of memory) turns the layer into one matrix product forward and two backward,
+each near the CPU's peak. Measured per layer (docs/benchmarks.md): 0.4-0.9 of the library's
+time for strided, pointwise and one-channel convolutions and for small ones; 1.1-1.4 for
+stride-1 layers of 16 MFLOP or more, which are compute-bound either way, so those keep the
+library call. The benchmark CNN's whole training step took 0.79 of its time on one thread.
+
+The result is the same convolution up to float rounding (gradients agree to about 1e-7).
+Only eager fp32 training steps on a CPU use it (`convs_as_matmul_for_training`); autocast,
+GPUs, the compiled step (which rewrites convolutions itself) and every pass after training keep
+the library call. Modules are switched per instance and restored on leaving.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from trainwise.models.rows_1d import RowConv1d
+
+# Above this many forward FLOPs a stride-1, multi-channel layer is compute-bound and oneDNN's
+# direct convolution is as fast or faster than the gathered matrix product (measured per layer).
+SMALL_LAYER_FLOPS = 8e6
+
+
+class _WindowsMatmul(torch.autograd.Function):
+    """(N, L, C) → (N, L_out, O): the input windows gathered into rows, times the kernel.
+
+    With `ncl` the input and output are (N, C, L) / (N, O, L_out) instead, transposed inside
+    so that gradients leave in the layout the neighbouring layers hold: a gradient in a mixed
+    layout sends the next element-wise backward op down a path 20 times slower.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        bias: torch.Tensor | None,
+        stride: int,
+        padding: int,
+        ncl: bool,
+    ) -> torch.Tensor:
+        rows = x.transpose(1, 2) if ncl else x
+        n, length, channels = rows.shape
+        out_channels, _, kernel = weight.shape
+        padded_length = length + 2 * padding
+        out_length = (padded_length - kernel) // stride + 1
+        if padding:
+            padded = rows.new_zeros(n, padded_length, channels)
+            padded[:, padding : padding + length] = rows
+        else:
+            padded = rows.contiguous()
+        if kernel == 1:
+            columns = padded[:, ::stride][:, :out_length].reshape(n * out_length, channels)
+        else:  # each window is kernel × channels contiguous values of the padded copy
+            columns = padded.as_strided(
+                (n, out_length, kernel, channels),
+                (padded_length * channels, stride * channels, channels, 1),
+            ).reshape(n * out_length, kernel * channels)
+        flat_weight = weight.permute(0, 2, 1).reshape(out_channels, kernel * channels)
+        if bias is None:
+            out = torch.mm(columns, flat_weight.t())
+        else:
+            out = torch.addmm(bias, columns, flat_weight.t())
+        ctx.save_for_backward(columns, flat_weight)
+        ctx.shape = (n, length, channels, kernel, stride, padding, out_length, ncl)
+        out = out.view(n, out_length, out_channels)
+        return out.transpose(1, 2).contiguous() if ncl else out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        columns, flat_weight = ctx.saved_tensors
+        n, length, channels, kernel, stride, padding, out_length, ncl = ctx.shape
+        out_channels = flat_weight.shape[0]
+        grad_rows = (grad.transpose(1, 2) if ncl else grad).reshape(n * out_length, out_channels)
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[1]:
+            # the smaller dimension first: MKL runs (5 × 1280) @ (1280 × 32) five times faster
+            # than (32 × 1280) @ (1280 × 5)
+            if kernel * channels < out_channels:
+                by_tap = (columns.t() @ grad_rows).view(kernel, channels, out_channels)
+                grad_weight = by_tap.permute(2, 1, 0).contiguous()
+            else:
+                by_out = (grad_rows.t() @ columns).view(out_channels, kernel, channels)
+                grad_weight = by_out.transpose(1, 2).contiguous()
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad_rows.sum(0)
+        if ctx.needs_input_grad[0]:
+            grad_columns = torch.mm(grad_rows, flat_weight).view(n, out_length, kernel, channels)
+            grad_x = grad_rows.new_zeros(n, length, channels)
+            for tap in range(kernel):  # scatter each tap's share back onto its input positions
+                first = max(0, -(-(padding - tap) // stride))
+                last = min(out_length - 1, (length - 1 + padding - tap) // stride)
+                if last < first:
+                    continue
+                start = first * stride + tap - padding
+                grad_x[:, start : start + (last - first) * stride + 1 : stride] += grad_columns[
+                    :, first : last + 1, tap
+                ]
+            if ncl:
+                grad_x = grad_x.transpose(1, 2).contiguous()
+        return grad_x, grad_weight, grad_bias, None, None, None
+
+
+def conv1d_by_windows(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: int = 1,
+    padding: int = 0,
+) -> torch.Tensor:
+    """`F.conv1d(x, weight, bias, stride, padding)` for a (N, C, L) input, groups 1, dilation 1."""
+    return _WindowsMatmul.apply(x, weight, bias, stride, padding, True)
+
+
+def row_conv1d_by_windows(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: int = 1,
+    padding: int = 0,
+) -> torch.Tensor:
+    """The same for `RowConv1d`'s (N, C, 1, L) channels-last layout, in which the windows and the
+    product's output are already where they belong: no transposes at all."""
+    n, channels, _, length = x.shape
+    rows = x.permute(0, 2, 3, 1).reshape(n, length, channels)
+    out = _WindowsMatmul.apply(rows, weight, bias, stride, padding, False)
+    return out.unsqueeze(1).permute(0, 3, 1, 2)
+
+
+def gathers_well(conv: nn.Conv1d, batch: int, length: int) -> bool:
+    """Whether the window product beats the library call for this layer and input.
+
+    Strided, pointwise and one-channel layers, and any layer under `SMALL_LAYER_FLOPS`, are
+    bound by per-call overhead and data movement that the product avoids; larger stride-1
+    layers are compute-bound, where oneDNN's direct convolution is as fast or faster.
+    """
+    (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
+    if stride > 1 or kernel == 1 or conv.in_channels == 1:
+        return True
+    out_length = (length + 2 * padding - kernel) // stride + 1
+    flops = 2 * batch * out_length * conv.out_channels * conv.in_channels * kernel
+    return flops < SMALL_LAYER_FLOPS
+
+
+def plain(module: nn.Module) -> bool:
+    """Whether `conv1d_by_windows` computes this module's convolution."""
+    return (
+        type(module) in (nn.Conv1d, RowConv1d)
+        and module.groups == 1
+        and module.dilation == (1,)
+        and module.padding_mode == "zeros"
+        and not isinstance(module.padding, str)
+    )
+
+
+@contextmanager
+def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iterator[None]:
+    """While inside, the model's plain 1-D convolutions that `gathers_well` compute by windows.
+
+    Set per module instance and removed on leaving, so the model's class, parameters and
+    everything after training (prediction, export) stay the library's.
+    """
+    convs = [m for m in model.modules() if plain(m)] if enabled else []
+    for conv in convs:
+        conv.forward = _windowed_forward(conv)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for conv in convs:
+            del conv.forward
+
+
+def _windowed_forward(conv: nn.Conv1d) -> Any:
+    library = type(conv).forward.__get__(conv)
+    (stride,), (padding,) = conv.stride, conv.padding
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3 and gathers_well(conv, x.shape[0], x.shape[2]):
+            return conv1d_by_windows(x, conv.weight, conv.bias, stride, padding)
+        if x.ndim == 4 and x.shape[2] == 1 and gathers_well(conv, x.shape[0], x.shape[3]):
+            return row_conv1d_by_windows(x, conv.weight, conv.bias, stride, padding)
+        return library(x)
+
+    return forward

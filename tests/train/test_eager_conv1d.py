@@ -1,0 +1,198 @@
+"""Small 1-D convolutions computed by gathered windows: the library's results, the library's
+model afterwards, and only where the run is eager fp32 on a CPU."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import trainwise
+from trainwise.models.cnn1d import CNN1D
+from trainwise.models.rows_1d import RowConv1d, as_rows
+from trainwise.train.eager_conv1d import (
+    conv1d_by_windows,
+    convs_as_matmul_for_training,
+    gathers_well,
+    row_conv1d_by_windows,
+)
+
+CASES = list(
+    itertools.product(
+        [1, 3],  # in channels
+        [1, 2, 3, 5],  # kernel
+        [1, 2, 3],  # stride
+        [0, 1, 2],  # padding
+        [7, 8],  # length: windows that do and do not end on the last position
+        [True, False],  # bias
+    )
+)
+
+
+@pytest.mark.parametrize(("channels", "kernel", "stride", "padding", "length", "bias"), CASES)
+def test_windowed_convolutions_equal_the_library_forward_and_backward(
+    channels: int, kernel: int, stride: int, padding: int, length: int, bias: bool
+) -> None:
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(4, channels, length, dtype=torch.float64, generator=gen, requires_grad=True)
+    w = torch.randn(5, channels, kernel, dtype=torch.float64, generator=gen, requires_grad=True)
+    b = torch.randn(5, dtype=torch.float64, generator=gen, requires_grad=True) if bias else None
+    leaves = [x, w] + ([b] if b is not None else [])
+    expected = F.conv1d(x, w, b, stride, padding)
+    upstream = torch.randn(expected.shape, dtype=torch.float64, generator=gen)
+    expected_grads = torch.autograd.grad(expected, leaves, upstream)
+
+    as_ncl = conv1d_by_windows(x, w, b, stride, padding)
+    rows_in = x.unsqueeze(2).contiguous(memory_format=torch.channels_last)
+    as_rows_out = row_conv1d_by_windows(rows_in, w, b, stride, padding)
+    assert as_rows_out.is_contiguous(memory_format=torch.channels_last)
+    for out in (as_ncl, as_rows_out.squeeze(2)):
+        torch.testing.assert_close(out, expected)
+        for got, want in zip(
+            torch.autograd.grad(out, leaves, upstream), expected_grads, strict=True
+        ):
+            torch.testing.assert_close(got, want)
+
+
+def test_gradients_leave_in_the_layout_the_neighbouring_layers_hold() -> None:
+    """A transposed gradient would send the next element-wise backward op down a slow path."""
+    x = torch.randn(8, 4, 12, requires_grad=True)
+    w = torch.randn(6, 4, 3, requires_grad=True)
+    out = conv1d_by_windows(x, w, None, 1, 1)
+    assert out.is_contiguous()
+    seen = []
+    x.register_hook(lambda g: seen.append(g.is_contiguous()))
+    out.relu().sum().backward()
+    assert seen == [True]
+
+
+def test_frozen_weights_get_no_gradient_and_inputs_without_grad_need_none() -> None:
+    x = torch.randn(2, 3, 9)
+    w = torch.randn(4, 3, 3, requires_grad=True)
+    out = conv1d_by_windows(x, w.detach(), None, 1, 1)
+    assert not out.requires_grad
+    out = conv1d_by_windows(x, w, None, 2, 1)
+    (grad_w,) = torch.autograd.grad(out.sum(), [w])
+    torch.testing.assert_close(
+        grad_w, torch.autograd.grad(F.conv1d(x, w, None, 2, 1).sum(), [w])[0]
+    )
+
+
+def test_large_stride_one_layers_keep_the_library_call_and_small_ones_do_not() -> None:
+    wide = nn.Conv1d(64, 64, 3, padding=1)
+    assert not gathers_well(wide, batch=64, length=40)  # 31 MFLOP, compute-bound
+    assert gathers_well(wide, batch=2, length=40)
+    assert gathers_well(nn.Conv1d(64, 64, 3, stride=2, padding=1), batch=64, length=40)
+    assert gathers_well(nn.Conv1d(64, 64, 1), batch=64, length=40)
+    assert gathers_well(nn.Conv1d(1, 64, 5, padding=2), batch=64, length=400)
+
+
+def test_the_model_is_the_library_one_again_after_training() -> None:
+    torch.manual_seed(0)
+    net = CNN1D(length=24, out_features=3, channels=(4, 8), dropout=0.0).eval()
+    x = torch.randn(5, 24)
+    before = net(x)
+    plain_user_conv = nn.Conv1d(2, 3, 3, stride=2)
+    with convs_as_matmul_for_training(net), convs_as_matmul_for_training(plain_user_conv):
+        inside = net(x)
+        assert "forward" in vars(net.stem[0])
+        torch.testing.assert_close(
+            plain_user_conv(torch.ones(1, 2, 9)),
+            F.conv1d(torch.ones(1, 2, 9), plain_user_conv.weight, plain_user_conv.bias, 2),
+        )
+    torch.testing.assert_close(inside, before)
+    assert not any("forward" in vars(m) for m in net.modules())
+    assert "forward" not in vars(plain_user_conv)
+    assert type(net.stem[0]) is RowConv1d
+
+
+def test_convolutions_it_cannot_compute_keep_the_library_call() -> None:
+    grouped = nn.Conv1d(4, 4, 3, groups=2)
+    dilated = nn.Conv1d(4, 4, 3, dilation=2)
+    circular = nn.Conv1d(4, 4, 3, padding=1, padding_mode="circular")
+    same = nn.Conv1d(4, 4, 3, padding="same")
+    net = nn.Sequential(grouped, dilated, circular, same)
+    with convs_as_matmul_for_training(net):
+        assert not any("forward" in vars(m) for m in net)
+    row = RowConv1d(4, 4, 3, padding=1)
+    x = as_rows(torch.randn(2, 4, 10))
+    with convs_as_matmul_for_training(row):
+        torch.testing.assert_close(
+            row(x.squeeze(2)), F.conv1d(x.squeeze(2), row.weight, row.bias, 1, 1)
+        )
+
+
+def _sequences(n: int = 400, length: int = 32) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 3, n)
+    t = np.linspace(0, 6.28, length)
+    x = np.sin(np.outer(y + 1, t)) + 0.3 * rng.standard_normal((n, length))
+    frame = pd.DataFrame(x.astype(np.float32), columns=[f"t{i}" for i in range(length)])
+    return frame.assign(y=y)
+
+
+class TinyConvNet(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, 8, 5, stride=2, padding=2)
+        self.head = nn.Linear(8 * 16, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.conv(x.unsqueeze(1)).relu().flatten(1))
+
+
+class WatchConvs(trainwise.Callback):
+    """Records, each epoch, whether the model's convolution was switched to windows."""
+
+    def __init__(self) -> None:
+        self.windowed: list[bool] = []
+
+    def on_epoch_end(self, state, logs) -> None:  # type: ignore[no-untyped-def]
+        self.windowed.append("forward" in vars(state.model.conv))
+
+
+def _fit(frame: pd.DataFrame, **options: object) -> tuple[trainwise.Result, list[bool]]:
+    watch = WatchConvs()
+    torch.manual_seed(0)  # the same initial weights for every run
+    result = trainwise.fit(
+        frame,
+        target="y",
+        model=TinyConvNet(),
+        epochs=3,
+        seed=0,
+        save=False,
+        batch_size=32,
+        progress=False,
+        doctor={"enabled": False},
+        early_stopping={"enabled": False},
+        callbacks=[watch],
+        **options,
+    )
+    return result, watch.windowed
+
+
+def test_an_fp32_cpu_fit_trains_by_windows_and_ends_with_the_library_model() -> None:
+    frame = _sequences()
+    windowed, seen = _fit(frame, precision="fp32")
+    library, seen_library = _fit(frame, precision="fp32", conv1d="library")
+    assert seen == [True, True, True]
+    assert seen_library == [False, False, False]
+    assert "forward" not in vars(windowed.model.conv)
+    # the same training up to float rounding
+    for a, b in zip(windowed.history, library.history, strict=True):
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    torch.testing.assert_close(
+        windowed.model.conv.weight, library.model.conv.weight, rtol=1e-4, atol=1e-5
+    )
+    assert windowed.metrics["test"]["accuracy"] == library.metrics["test"]["accuracy"]
+
+
+def test_autocast_keeps_the_library_convolutions() -> None:
+    frame = _sequences(200)
+    _, seen_bf16 = _fit(frame, precision="bf16")
+    assert seen_bf16 == [False, False, False]
