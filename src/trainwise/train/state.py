@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from trainwise.train.adam_update import DirectAdamUpdate
 from trainwise.train.step_losses import StepLosses
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -55,10 +56,18 @@ class TrainState:
     epoch_rng: torch.Tensor | None = None
     step_losses: StepLosses | None = None
     first_nonfinite_step: int | None = None  # of the last finished epoch, if it had one
+    _update: DirectAdamUpdate | None = field(default=None, repr=False, compare=False)
 
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
+
+    def optimizer_step(self) -> None:
+        """`optimizer.step()`; a fused Adam/AdamW's kernel is called directly, without the
+        optimizer's per-step Python (`train/adam_update.py`), to the same bits."""
+        if self._update is None or self._update.optimizer is not self.optimizer:
+            self._update = DirectAdamUpdate(self.optimizer)
+        self._update()
 
     @property
     def lr(self) -> float:

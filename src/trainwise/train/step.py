@@ -43,7 +43,7 @@ def train_step(
         scaler.step(state.optimizer)  # skips the step if fp16 gradients overflowed
         scaler.update()
     else:
-        state.optimizer.step()
+        state.optimizer_step()
     if state.schedule_per == "step" and state.scheduler is not None:
         state.scheduler.step()
     state.step += 1
