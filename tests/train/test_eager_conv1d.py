@@ -111,6 +111,27 @@ def test_the_model_is_the_library_one_again_after_training() -> None:
     assert type(net.stem[0]) is RowConv1d
 
 
+def _ops(fn) -> set[str]:  # type: ignore[no-untyped-def]
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return {event.name for event in prof.events()}
+
+
+def test_only_passes_that_a_backward_pass_follows_compute_by_windows() -> None:
+    """A forward pass alone (validation) is where the library is fast."""
+    conv = nn.Conv1d(4, 8, 3, stride=2, padding=1)
+    x = torch.randn(16, 4, 20)
+    with convs_as_matmul_for_training(conv):
+        training = _ops(lambda: conv(x).sum().backward())
+        with torch.no_grad():
+            evaluating = _ops(lambda: conv(x))
+        conv.requires_grad_(False)
+        frozen = _ops(lambda: conv(x))
+    assert "aten::convolution" not in training and "aten::mm" in training
+    assert "aten::convolution" in evaluating
+    assert "aten::convolution" in frozen
+
+
 def test_convolutions_it_cannot_compute_keep_the_library_call() -> None:
     grouped = nn.Conv1d(4, 4, 3, groups=2)
     dilated = nn.Conv1d(4, 4, 3, dilation=2)
