@@ -121,3 +121,22 @@ def test_hooks_options_and_other_optimizers_keep_the_library_step() -> None:
             update()
             _same(model, twin)
         assert update.direct_steps == 0, kind
+
+
+def test_the_state_clears_gradients_and_leaves_an_optimizers_own_zero_grad_to_it() -> None:
+    from trainwise.train.state import TrainState
+
+    class ClearsMore(torch.optim.SGD):
+        cleared = 0
+
+        def zero_grad(self, set_to_none: bool = True) -> None:
+            ClearsMore.cleared += 1
+            super().zero_grad(set_to_none)
+
+    model, _, twin, direct = _pair(torch.optim.AdamW)
+    for net, opt in ((twin, direct), (model, ClearsMore(model.parameters(), lr=0.1))):
+        state = TrainState(net, opt, nn.functional.mse_loss, 1, 16, torch.Generator())
+        _gradients(net, 0)
+        state.zero_grad()
+        assert all(p.grad is None for p in net.parameters())
+    assert ClearsMore.cleared == 1

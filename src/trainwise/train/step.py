@@ -29,7 +29,7 @@ def train_step(
     if state.l1:
         loss = loss + state.l1 * sum(p.abs().sum() for p in state.penalised_parameters())
     state.step_loss = loss.detach()
-    state.optimizer.zero_grad(set_to_none=True)
+    state.zero_grad()
     scaler = state.scaler
     (scaler.scale(loss) if scaler is not None else loss).backward()
     if scaler is not None:
