@@ -103,7 +103,16 @@ def run(
 
     precision = resolve_precision(spec.train.precision, device, flops)
     threads = choose_threads(spec.train.threads, device, flops)
-    with using_threads(threads.threads):  # the finder's steps are training steps
+    # eager fp32 steps on a CPU: small 1-D convolutions as matrix products (the compiled step
+    # rewrites them itself; autocast and GPUs keep the library's kernels)
+    windowed = (
+        spec.train.conv1d == "auto"
+        and device.type == "cpu"
+        and precision is None
+        and not spec.train.compile
+    )
+    # the finder's steps are training steps
+    with using_threads(threads.threads), convs_as_matmul_for_training(net, windowed):
         found = _auto_lr(spec, net, head, data, precision, resume, log)
     train_spec = spec.train  # with train.lr resolved when it was auto
     if found is not None:
@@ -213,14 +222,6 @@ def run(
         )
 
     step = CompiledStep() if spec.train.compile else train_step
-    # eager fp32 steps on a CPU: small 1-D convolutions as matrix products (the compiled step
-    # rewrites them itself; autocast and GPUs keep the library's kernels)
-    windowed = (
-        spec.train.conv1d == "auto"
-        and device.type == "cpu"
-        and precision is None
-        and not spec.train.compile
-    )
     try:
         with using_threads(threads.threads), convs_as_matmul_for_training(net, windowed):
             train_loop(state, batches, validate, step=step, callbacks=cbs)
