@@ -4,6 +4,7 @@ model afterwards, and only where the run is eager fp32 on a CPU."""
 from __future__ import annotations
 
 import itertools
+from copy import deepcopy
 
 import numpy as np
 import pandas as pd
@@ -130,6 +131,18 @@ def test_only_passes_that_a_backward_pass_follows_compute_by_windows() -> None:
     assert "aten::convolution" not in training and "aten::mm" in training
     assert "aten::convolution" in evaluating
     assert "aten::convolution" in frozen
+
+
+def test_a_copy_made_inside_computes_with_its_own_weights() -> None:
+    """An averaged model or a snapshot deep-copied during training must not share weights."""
+    conv = nn.Conv1d(2, 3, 3, stride=2)
+    x = torch.randn(4, 2, 9)
+    with convs_as_matmul_for_training(conv):
+        twin = deepcopy(conv)
+        with torch.no_grad():
+            twin.weight.mul_(2)
+        torch.testing.assert_close(twin(x), F.conv1d(x, twin.weight, twin.bias, 2))
+        torch.testing.assert_close(conv(x), F.conv1d(x, conv.weight, conv.bias, 2))
 
 
 def test_convolutions_it_cannot_compute_keep_the_library_call() -> None:
