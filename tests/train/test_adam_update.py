@@ -140,3 +140,37 @@ def test_the_state_clears_gradients_and_leaves_an_optimizers_own_zero_grad_to_it
         state.zero_grad()
         assert all(p.grad is None for p in net.parameters())
     assert ClearsMore.cleared == 1
+
+
+def test_state_reset_in_place_is_seen_and_the_update_starts_afresh() -> None:
+    model, reference, twin, direct = _pair(torch.optim.AdamW)
+    update = DirectAdamUpdate(direct)
+    for step in range(6):
+        _gradients(model, step)
+        _gradients(twin, step)
+        if step == 3:  # a callback that restarts the moments
+            reference.state.clear()
+            direct.state.clear()
+        if step == 4:
+            first = next(iter(model.parameters()))
+            reference.state[first] = {}
+            direct.state[next(iter(twin.parameters()))] = {}
+        reference.step()
+        update()
+        _same(model, twin)
+    assert len(direct.state) == len(reference.state)
+
+
+def test_a_schedule_created_after_the_state_steps_without_a_warning() -> None:
+    """As when a compiled step made the state before its compile failed: the first update of
+    the schedule's life is a direct one, and PyTorch warns about schedules stepped before any
+    optimizer step (which the test suite turns into an error)."""
+    _, _, twin, direct = _pair(torch.optim.AdamW)
+    _gradients(twin, 0)
+    direct.step()  # creates the state
+    schedule = torch.optim.lr_scheduler.LambdaLR(direct, lambda step: 0.5**step)
+    update = DirectAdamUpdate(direct)
+    _gradients(twin, 1)
+    update()
+    schedule.step()
+    assert update.direct_steps == 1

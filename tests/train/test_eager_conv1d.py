@@ -4,6 +4,7 @@ model afterwards, and only where the run is eager fp32 on a CPU."""
 from __future__ import annotations
 
 import itertools
+import pickle
 from copy import deepcopy
 
 import numpy as np
@@ -143,6 +144,54 @@ def test_a_copy_made_inside_computes_with_its_own_weights() -> None:
             twin.weight.mul_(2)
         torch.testing.assert_close(twin(x), F.conv1d(x, twin.weight, twin.bias, 2))
         torch.testing.assert_close(conv(x), F.conv1d(x, conv.weight, conv.bias, 2))
+
+
+@pytest.mark.parametrize(
+    ("conv", "x"),
+    [
+        (nn.Conv1d(3, 1, 3), torch.randn(2, 3, 9)),  # one output channel
+        (nn.Conv1d(3, 4, 3), torch.randn(2, 3, 3)),  # one output position
+        (nn.Conv1d(3, 4, 3, stride=2), torch.randn(2, 3, 9)),
+        (RowConv1d(3, 4, 3, stride=2), as_rows(torch.randn(2, 3, 9))),
+    ],
+)
+def test_outputs_can_be_changed_in_place_as_the_librarys_can(conv: nn.Conv1d, x: torch.Tensor):
+    """ReLU(inplace=True) or `y += skip` right after a convolution."""
+    x = x.requires_grad_()
+    expected = conv(x).relu()
+    (expected_grad,) = torch.autograd.grad(expected.sum(), [x])
+    with convs_as_matmul_for_training(conv):
+        y = conv(x)
+        y.relu_()
+    torch.testing.assert_close(y, expected)
+    torch.testing.assert_close(torch.autograd.grad(y.sum(), [x])[0], expected_grad)
+
+
+def test_bad_inputs_get_the_librarys_own_errors() -> None:
+    short = nn.Conv1d(3, 4, 5, stride=2)
+    plain_conv = nn.Conv1d(3, 4, 3)
+    with convs_as_matmul_for_training(short), convs_as_matmul_for_training(plain_conv):
+        with pytest.raises(RuntimeError, match=r"[Kk]ernel size"):
+            short(torch.randn(2, 3, 3))
+        with pytest.raises(RuntimeError, match="3D"):  # a plain Conv1d takes no 4-D input
+            plain_conv(torch.randn(2, 3, 1, 9))
+
+
+def test_autocast_inside_keeps_the_library_call() -> None:
+    conv = nn.Conv1d(4, 8, 3, stride=2, padding=1)
+    x = torch.randn(16, 4, 20)
+    with convs_as_matmul_for_training(conv), torch.autocast("cpu", torch.bfloat16):
+        ops = _ops(lambda: conv(x).float().sum().backward())
+    assert "aten::convolution" in ops
+
+
+def test_a_copy_made_inside_can_be_saved_and_loaded() -> None:
+    conv = nn.Conv1d(2, 3, 3, stride=2)
+    with convs_as_matmul_for_training(conv):
+        twin = deepcopy(conv)
+    restored = pickle.loads(pickle.dumps(twin))
+    x = torch.randn(4, 2, 9, requires_grad=True)
+    torch.testing.assert_close(restored(x), F.conv1d(x, twin.weight, twin.bias, 2))
 
 
 def test_convolutions_it_cannot_compute_keep_the_library_call() -> None:

@@ -18,6 +18,7 @@ built.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.optim import optimizer as torch_optimizer
@@ -42,7 +43,7 @@ class DirectAdamUpdate:
         self.optimizer = optimizer
         self.direct_steps = 0
         self._groups: list[_Group] | None = None
-        self._built_for: tuple[object, list[tuple[dict, int]]] | None = None
+        self._built_for: tuple[Any, int, list[tuple[dict, int]], list[dict]] | None = None
 
     def __call__(self) -> None:
         groups = self._plan()
@@ -50,6 +51,14 @@ class DirectAdamUpdate:
         if groups is None or grads is None:
             self.optimizer.step()
             return
+        with torch.no_grad():  # as in `optimizer.step()`: the update is not differentiated
+            self._update(groups, grads)
+        # what `optimizer.step()` flags for the schedulers: they then step without a warning
+        self.optimizer._opt_called = True  # type: ignore[attr-defined]
+        self.direct_steps += 1
+
+    @staticmethod
+    def _update(groups: list[_Group], grads: list[list[torch.Tensor]]) -> None:
         for group, group_grads in zip(groups, grads, strict=True):
             options = group.options
             torch._foreach_add_(group.steps, 1)
@@ -71,7 +80,6 @@ class DirectAdamUpdate:
                 grad_scale=None,
                 found_inf=None,
             )
-        self.direct_steps += 1
 
     def _plan(self) -> list[_Group] | None:
         """The groups' tensor lists, rebuilt when the optimizer's state or groups were replaced
@@ -89,24 +97,33 @@ class DirectAdamUpdate:
         if not self._still_built_for(opt):
             self._groups = _build(opt)
             self._built_for = (
-                (opt.state, [(g, len(g["params"])) for g in opt.param_groups])
+                (
+                    opt.state,
+                    len(opt.state),
+                    [(g, len(g["params"])) for g in opt.param_groups],
+                    [opt.state[p] for group in self._groups for p in group.params],
+                )
                 if self._groups is not None
                 else None
             )
         return self._groups
 
     def _still_built_for(self, opt: torch.optim.Optimizer) -> bool:
-        if self._built_for is None:
+        """Whether the lists still hold the optimizer's state: the same state mapping, groups
+        and per-parameter entries (`state.clear()` or a parameter's state reset in place
+        replaces entries; a restored checkpoint replaces the mapping)."""
+        if self._built_for is None or self._groups is None:
             return False
-        state, groups = self._built_for
-        return (
-            opt.state is state
-            and len(opt.param_groups) == len(groups)
-            and all(
-                g is built and len(g["params"]) == n
-                for g, (built, n) in zip(opt.param_groups, groups, strict=True)
-            )
-        )
+        state, size, groups, entries = self._built_for
+        if opt.state is not state or len(state) != size or len(opt.param_groups) != len(groups):
+            return False
+        if not all(
+            g is built and len(g["params"]) == n
+            for g, (built, n) in zip(opt.param_groups, groups, strict=True)
+        ):
+            return False
+        params = (p for group in self._groups for p in group.params)
+        return all(state.get(p) is entry for p, entry in zip(params, entries, strict=True))
 
 
 def _build(opt: torch.optim.Optimizer) -> list[_Group] | None:

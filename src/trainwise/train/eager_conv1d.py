@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from types import MethodType
 from typing import Any
 
 import torch
@@ -34,6 +33,9 @@ from trainwise.models.rows_1d import RowConv1d
 # Above this many forward FLOPs a stride-1, multi-channel layer is compute-bound and oneDNN's
 # direct convolution is as fast or faster than the gathered matrix product (measured per layer).
 SMALL_LAYER_FLOPS = 8e6
+# Windows above this many values (64 MiB of float32) stay with the library: they are kept for the
+# backward pass, where the library keeps only the input (a 251-tap kernel would keep 251 copies).
+MAX_WINDOW_VALUES = 2**24
 
 
 class _WindowsMatmul(torch.autograd.Function):
@@ -72,14 +74,20 @@ class _WindowsMatmul(torch.autograd.Function):
                 (padded_length * channels, stride * channels, channels, 1),
             ).reshape(n * out_length, kernel * channels)
         flat_weight = weight.permute(0, 2, 1).reshape(out_channels, kernel * channels)
+        # the output must be a tensor of its own, not a view made here: autograd refuses
+        # in-place changes (ReLU(inplace=True), `y += skip`) to a function's view outputs
+        out = rows.new_empty(n, out_length, out_channels)
         if bias is None:
-            out = torch.mm(columns, flat_weight.t())
+            torch.mm(columns, flat_weight.t(), out=out.view(n * out_length, out_channels))
         else:
-            out = torch.addmm(bias, columns, flat_weight.t())
-        ctx.save_for_backward(columns, flat_weight)
+            flat_out = out.view(n * out_length, out_channels)
+            torch.addmm(bias, columns, flat_weight.t(), out=flat_out)
+        # a frozen kernel needs no weight gradient, so its windows (kernel × the input) go
+        ctx.save_for_backward(columns if ctx.needs_input_grad[1] else None, flat_weight)
         ctx.shape = (n, length, channels, kernel, stride, padding, out_length, ncl)
-        out = out.view(n, out_length, out_channels)
-        return out.transpose(1, 2).contiguous() if ncl else out
+        if ncl:
+            return out.transpose(1, 2).clone(memory_format=torch.contiguous_format)
+        return out
 
     @staticmethod
     @once_differentiable
@@ -148,12 +156,18 @@ def gathers_well(conv: nn.Conv1d, batch: int, length: int) -> bool:
 
     Strided, pointwise and one-channel layers, and any layer under `SMALL_LAYER_FLOPS`, are
     bound by per-call overhead and data movement that the product avoids; larger stride-1
-    layers are compute-bound, where oneDNN's direct convolution is as fast or faster.
+    layers are compute-bound, where oneDNN's direct convolution is as fast or faster. Windows
+    over `MAX_WINDOW_VALUES` (they are kernel × the input, kept for the backward pass) and
+    inputs shorter than the kernel (the library's error names them) stay with the library.
     """
     (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
+    if length + 2 * padding < kernel:
+        return False
+    out_length = (length + 2 * padding - kernel) // stride + 1
+    if batch * out_length * kernel * conv.in_channels > MAX_WINDOW_VALUES:
+        return False
     if stride > 1 or kernel == 1 or conv.in_channels == 1:
         return True
-    out_length = (length + 2 * padding - kernel) // stride + 1
     flops = 2 * batch * out_length * conv.out_channels * conv.in_channels * kernel
     return flops < SMALL_LAYER_FLOPS
 
@@ -174,11 +188,14 @@ def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iter
     """While inside, the model's plain 1-D convolutions that `gathers_well` compute by windows.
 
     Set per module instance and removed on leaving, so the model's class, parameters and
-    everything after training (prediction, export) stay the library's.
+    everything after training (prediction, export) stay the library's. A module that already
+    has a forward of its own is left alone.
     """
-    convs = [m for m in model.modules() if plain(m)] if enabled else []
+    convs = [m for m in model.modules() if plain(m) and "forward" not in vars(m)]
+    if not enabled:
+        convs = []
     for conv in convs:
-        conv.forward = MethodType(_windowed_forward, conv)  # type: ignore[method-assign]
+        conv.forward = _WindowedForward(conv)  # type: ignore[method-assign]
     try:
         yield
     finally:
@@ -186,15 +203,32 @@ def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iter
             del conv.forward
 
 
-def _windowed_forward(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """The forward pass set on each switched module, as a bound method, so that a deep copy of
-    the model made inside (an averaged model, a snapshot) computes with its own weights."""
-    (stride,), (padding,) = conv.stride, conv.padding
-    # a forward pass alone (validation) is the library's strength: its cost was the
-    # backward pass (800 validation rows of the benchmark CNN: 3.2 ms against 4.6 by windows)
-    if torch.is_grad_enabled() and (x.requires_grad or conv.weight.requires_grad):
-        if x.ndim == 3 and gathers_well(conv, x.shape[0], x.shape[2]):
-            return conv1d_by_windows(x, conv.weight, conv.bias, stride, padding)
-        if x.ndim == 4 and x.shape[2] == 1 and gathers_well(conv, x.shape[0], x.shape[3]):
-            return row_conv1d_by_windows(x, conv.weight, conv.bias, stride, padding)
-    return type(conv).forward(conv, x)
+class _WindowedForward:
+    """The forward pass set on each switched module. An object holding the module (not a
+    closure), so that a deep copy of the model made inside (an averaged model, a snapshot)
+    computes with its own weights, and such a copy can still be saved."""
+
+    def __init__(self, conv: nn.Conv1d) -> None:
+        self.conv = conv
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        conv = self.conv
+        (stride,), (padding,) = conv.stride, conv.padding
+        # a forward pass alone (validation) is the library's strength: its cost was the
+        # backward pass (800 validation rows of the benchmark CNN: 3.2 ms against 4.6 by
+        # windows); autocast's dtypes are the library's business too
+        if (
+            torch.is_grad_enabled()
+            and (x.requires_grad or conv.weight.requires_grad)
+            and not torch.is_autocast_enabled(x.device.type)
+        ):
+            if x.ndim == 3 and gathers_well(conv, x.shape[0], x.shape[2]):
+                return conv1d_by_windows(x, conv.weight, conv.bias, stride, padding)
+            if (
+                x.ndim == 4
+                and type(conv) is RowConv1d
+                and x.shape[2] == 1
+                and gathers_well(conv, x.shape[0], x.shape[3])
+            ):
+                return row_conv1d_by_windows(x, conv.weight, conv.bias, stride, padding)
+        return type(conv).forward(conv, x)
