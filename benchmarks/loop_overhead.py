@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import trainwise
-from benchmarks.common import ConvNet1D, mnist1d_arrays, timed
+from benchmarks.common import ConvNet1D, mnist1d_arrays, timed, train_by_hand
 
 BATCH = 64
 
@@ -27,34 +27,11 @@ BATCH = 64
 def hand_loop(
     x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, epochs: int, seed: int
 ) -> tuple[nn.Module, list[float]]:
-    """The loop an expert writes by hand: tensors in memory, index gathers, one sync/epoch."""
+    """The benchmark CNN trained by `train_by_hand` with AdamW, one parameter group."""
     torch.manual_seed(seed)
     model = ConvNet1D()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-    xvt, yvt = torch.from_numpy(xv), torch.from_numpy(yv)
-    gen = torch.Generator().manual_seed(seed)
-    accs = []
-    for _ in range(epochs):
-        model.train()
-        total = torch.zeros(())
-        order = torch.randperm(len(xt), generator=gen)
-        for start in range(0, len(xt), BATCH):
-            idx = order[start : start + BATCH]
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach()
-        model.eval()
-        with torch.no_grad():
-            logits = model(xvt)
-            val_loss = loss_fn(logits, yvt)
-            acc = (logits.argmax(1) == yvt).float().mean()
-        _ = total.item() + val_loss.item()
-        accs.append(float(acc))
-    return model, accs
+    return model, train_by_hand(model, opt, x, y, xv, yv, epochs, BATCH, seed)
 
 
 def trainwise_run(

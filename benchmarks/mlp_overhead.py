@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 import trainwise
-from benchmarks.common import timed
+from benchmarks.common import timed, train_by_hand
 
 BATCH = 64
 ROWS, FEATURES, CLASSES = 20_000, 20, 3
@@ -53,24 +53,7 @@ def hand_loop(
             {"params": [p for p in model.parameters() if p.ndim <= 1], "weight_decay": 0.0},
         ]
     opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2, fused=True)
-    loss_fn = nn.CrossEntropyLoss()
-    xt, yt, xvt, yvt = map(torch.from_numpy, (x, y, xv, yv))
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        model.train()
-        total = torch.zeros(())
-        order = torch.randperm(len(xt), generator=gen)
-        for start in range(0, len(xt), BATCH):
-            idx = order[start : start + BATCH]
-            loss = loss_fn(model(xt[idx]), yt[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.detach()
-        model.eval()
-        with torch.no_grad():
-            logits = model(xvt)
-            _ = total.item() + loss_fn(logits, yvt).item() + (logits.argmax(1) == yvt).sum().item()
+    train_by_hand(model, opt, x, y, xv, yv, epochs, BATCH)
 
 
 def trainwise_run(frame: pd.DataFrame, val: pd.DataFrame, epochs: int, doctor: bool) -> None:

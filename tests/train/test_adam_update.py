@@ -36,6 +36,14 @@ def _gradients(model: nn.Module, seed: int) -> None:
     model(x).pow(2).mean().backward()
 
 
+def _step_both(model, reference, twin, update, step: int) -> None:  # type: ignore[no-untyped-def]
+    """The same gradients on both models, then the library's step and the direct one."""
+    _gradients(model, step)
+    _gradients(twin, step)
+    reference.step()
+    update()
+
+
 def _same(a: nn.Module, b: nn.Module) -> None:
     for p, q in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(p, q)
@@ -64,10 +72,7 @@ def test_a_restored_checkpoint_is_what_the_next_direct_update_starts_from() -> N
     model, reference, twin, direct = _pair(torch.optim.AdamW)
     update = DirectAdamUpdate(direct)
     for step in range(3):
-        _gradients(model, step)
-        _gradients(twin, step)
-        reference.step()
-        update()
+        _step_both(model, reference, twin, update, step)
     saved_model, saved_opt = copy.deepcopy(twin.state_dict()), copy.deepcopy(direct.state_dict())
     for step in range(3, 5):  # steps that the restore throws away
         _gradients(twin, step)
@@ -75,10 +80,7 @@ def test_a_restored_checkpoint_is_what_the_next_direct_update_starts_from() -> N
     twin.load_state_dict(saved_model)
     direct.load_state_dict(saved_opt)
     for step in range(3, 6):
-        _gradients(model, step)
-        _gradients(twin, step)
-        reference.step()
-        update()
+        _step_both(model, reference, twin, update, step)
         _same(model, twin)
 
 
@@ -115,10 +117,7 @@ def test_hooks_options_and_other_optimizers_keep_the_library_step() -> None:
         model, reference, twin, direct = _pair(kind, **options)
         update = DirectAdamUpdate(direct)
         for step in range(3):
-            _gradients(model, step)
-            _gradients(twin, step)
-            reference.step()
-            update()
+            _step_both(model, reference, twin, update, step)
             _same(model, twin)
         assert update.direct_steps == 0, kind
 
