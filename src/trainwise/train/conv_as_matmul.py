@@ -41,10 +41,11 @@ def conv1d_as_matmul(
     return out if bias is None else out + bias[:, None]
 
 
-def plain_conv1d(module: nn.Module) -> bool:
-    """Whether `conv1d_as_matmul` computes this module's convolution."""
+def plain_conv1d(module: nn.Module, kinds: tuple[type[nn.Module], ...] = (nn.Conv1d,)) -> bool:
+    """Whether a matrix-product convolution computes this module's: one of these exact classes
+    (a subclass may change the forward pass), groups 1, dilation 1, zero padding as a number."""
     return (
-        type(module) is nn.Conv1d
+        type(module) in kinds
         and module.groups == 1
         and module.dilation == (1,)
         and module.padding_mode == "zeros"

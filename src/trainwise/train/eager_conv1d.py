@@ -29,6 +29,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from trainwise.models.rows_1d import RowConv1d
+from trainwise.train.conv_as_matmul import plain_conv1d
 
 # Above this many forward FLOPs a stride-1, multi-channel layer is compute-bound and oneDNN's
 # direct convolution is as fast or faster than the gathered matrix product (measured per layer).
@@ -172,17 +173,6 @@ def gathers_well(conv: nn.Conv1d, batch: int, length: int) -> bool:
     return flops < SMALL_LAYER_FLOPS
 
 
-def plain(module: nn.Module) -> bool:
-    """Whether `conv1d_by_windows` computes this module's convolution."""
-    return (
-        type(module) in (nn.Conv1d, RowConv1d)
-        and module.groups == 1
-        and module.dilation == (1,)
-        and module.padding_mode == "zeros"
-        and not isinstance(module.padding, str)
-    )
-
-
 @contextmanager
 def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iterator[None]:
     """While inside, the model's plain 1-D convolutions that `gathers_well` compute by windows.
@@ -191,7 +181,8 @@ def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iter
     everything after training (prediction, export) stay the library's. A module that already
     has a forward of its own is left alone.
     """
-    convs = [m for m in model.modules() if plain(m) and "forward" not in vars(m)]
+    kinds = (nn.Conv1d, RowConv1d)
+    convs = [m for m in model.modules() if plain_conv1d(m, kinds) and "forward" not in vars(m)]
     if not enabled:
         convs = []
     for conv in convs:
