@@ -73,16 +73,20 @@ def test_gradients_leave_in_the_layout_the_neighbouring_layers_hold() -> None:
     assert seen == [True]
 
 
-def test_frozen_weights_get_no_gradient_and_inputs_without_grad_need_none() -> None:
-    x = torch.randn(2, 3, 9)
+def test_a_frozen_kernel_or_an_input_without_grad_gets_only_the_gradient_asked_for() -> None:
+    """A frozen kernel keeps no windows for the backward pass; the input's gradient must still
+    be the library's (and the weight's, when only the weight asks for one)."""
+    x = torch.randn(2, 3, 9, requires_grad=True)
     w = torch.randn(4, 3, 3, requires_grad=True)
-    out = conv1d_by_windows(x, w.detach(), None, 1, 1)
-    assert not out.requires_grad
-    out = conv1d_by_windows(x, w, None, 2, 1)
-    (grad_w,) = torch.autograd.grad(out.sum(), [w])
-    torch.testing.assert_close(
-        grad_w, torch.autograd.grad(F.conv1d(x, w, None, 2, 1).sum(), [w])[0]
-    )
+    frozen = conv1d_by_windows(x, w.detach(), None, 2, 1)
+    (grad_x,) = torch.autograd.grad(frozen.square().sum(), [x])
+    expected_x = torch.autograd.grad(F.conv1d(x, w.detach(), None, 2, 1).square().sum(), [x])[0]
+    torch.testing.assert_close(grad_x, expected_x)
+    fixed_input = x.detach()
+    out = conv1d_by_windows(fixed_input, w, None, 2, 1)
+    (grad_w,) = torch.autograd.grad(out.square().sum(), [w])
+    expected_w = torch.autograd.grad(F.conv1d(fixed_input, w, None, 2, 1).square().sum(), [w])[0]
+    torch.testing.assert_close(grad_w, expected_w)
 
 
 def test_large_stride_one_layers_keep_the_library_call_and_small_ones_do_not() -> None:
