@@ -26,18 +26,11 @@ from trainwise.data.target import TargetEncoder
 from trainwise.data.transforms import Preprocessor, TabularPreprocessor
 from trainwise.data.unfamiliar import unfamiliar_values
 from trainwise.errors import UnfamiliarInputWarning
+from trainwise.evaluate.batch_rows import EVAL_BATCH, activation_bound_rows, eval_batch_size
 from trainwise.evaluate.metrics import compute_metrics
 from trainwise.models.heads import Head
 
-EVAL_BATCH = 4096
 PREDICT_ROWS = 1024  # image rows decoded at a time when predicting from raw rows
-EVAL_ELEMENTS = 2**19  # input values per evaluation batch (2 MiB of float32): bounds activations
-
-
-def eval_batch_size(row_shape: tuple[int, ...], most: int = EVAL_BATCH) -> int:
-    """Rows per evaluation batch: `most` for tables, fewer for large rows such as images."""
-    per_row = max(1, math.prod(row_shape))
-    return max(1, min(most, EVAL_ELEMENTS // per_row))
 
 
 @torch.no_grad()
@@ -47,13 +40,17 @@ def raw_outputs(model: nn.Module, split: TensorSplit, batch_size: int = EVAL_BAT
     Goes through `split.batches` (in order), so a streamed split is decoded by its workers.
     Each batch's outputs are written into one tensor allocated at the first batch, rather than
     kept as a list and concatenated: the concatenation held the outputs twice, and the list's
-    pieces, freed at once, fragmented the heap."""
+    pieces, freed at once, fragmented the heap. On a CPU, in-memory splits go in batches sized
+    so that the model's widest activation stays small (`batch_rows`)."""
     was_training = model.training
     model.eval()
-    size = eval_batch_size(_row_shape(split), batch_size)
+    row_shape = _row_shape(split)
+    size = eval_batch_size(row_shape, batch_size)
     out: torch.Tensor | None = None
     done = 0
     try:
+        if isinstance(split, TensorSplit) and len(split):
+            size = activation_bound_rows(model, split.inputs(), row_shape, size)
         for inputs, _ in split.batches(size):
             chunk = model(*inputs)
             if out is None:
