@@ -103,3 +103,11 @@ def test_the_probe_leaves_the_split_unchanged_when_the_model_writes_to_its_input
     before = split.dense.clone()
     raw_outputs(_Scribbling(), split)
     assert torch.equal(split.dense, before)
+
+
+def test_a_compiled_module_is_not_probed_and_keeps_the_input_bound():
+    model = _mlp(300)
+    compiled = torch.compile(model, backend="eager")
+    inputs = [torch.randn(3, 5)]
+    assert activation_bound_rows(model, inputs, (5,), 4096) == ACTIVATION_VALUES // 300
+    assert activation_bound_rows(compiled, inputs, (5,), 4096) == 4096

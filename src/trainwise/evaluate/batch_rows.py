@@ -51,6 +51,9 @@ def activation_bound_rows(
     row shape."""
     if not inputs or inputs[0].device.type != "cpu":
         return most
+    if getattr(model, "_orig_mod", None) is not None:
+        # a `torch.compile`d module: hooks and a two-row pass would each cost a recompile
+        return most
     known = _widest.setdefault(model, {})
     if row_shape not in known:
         known[row_shape] = widest_activation(model, [t[:PROBE_ROWS].clone() for t in inputs])
