@@ -26,7 +26,7 @@ EVAL_ELEMENTS = 2**19  # input values per evaluation batch (2 MiB of float32): b
 # values of the widest activation per batch on a CPU (1 MiB of float32): measured fastest above
 ACTIVATION_VALUES = 2**18
 # a floor: the default image CNN on 1,000 28x28 images took 779 ms in batches of 8 rows, 695 in
-# batches of 16, 735 in 32 (and 1,035 in 64, where its activations fault again)
+# batches of 16, 735 in 32 and 1,035 in 64
 FEWEST_ROWS = 16
 PROBE_ROWS = 2
 
