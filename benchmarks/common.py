@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -49,6 +50,15 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     start = time.perf_counter()
     result = fn()
     return result, time.perf_counter() - start
+
+
+def print_ratios(times: dict[str, list[float]], base: str, width: int = 40) -> None:
+    """A table of median seconds per epoch per variant, and each one's ratio to `base`'s."""
+    reference = statistics.median(times[base])
+    print(f"\n{'variant':<{width}}{'s/epoch':>10}{'ratio':>8}")
+    for name, values in times.items():
+        med = statistics.median(values)
+        print(f"{name:<{width}}{med:>10.4f}{med / reference:>8.3f}")
 
 
 def peak_rss_mib() -> float:

@@ -10,7 +10,6 @@ Run: `.venv/bin/python -m benchmarks.loop_overhead [--epochs N] [--repeats R]`
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 
 import numpy as np
@@ -19,7 +18,7 @@ import torch
 from torch import nn
 
 import trainwise
-from benchmarks.common import ConvNet1D, mnist1d_arrays, timed, train_by_hand
+from benchmarks.common import ConvNet1D, mnist1d_arrays, print_ratios, timed, train_by_hand
 
 BATCH = 64
 
@@ -98,11 +97,7 @@ def main() -> None:
         for name, fn in variants.items():
             _, seconds = timed(fn)
             times[name].append(seconds / e)
-    base = statistics.median(times["hand-written loop"])
-    print(f"\n{'variant':<40}{'s/epoch':>10}{'ratio':>8}")
-    for name, values in times.items():
-        med = statistics.median(values)
-        print(f"{name:<40}{med:>10.4f}{med / base:>8.3f}")
+    print_ratios(times, "hand-written loop")
     print(
         f"(median of {args.repeats} runs of {e} epochs; {torch.get_num_threads()} threads; "
         "trainwise times include data preparation and test evaluation)"

@@ -13,7 +13,6 @@ Run: `.venv/bin/python -m benchmarks.mlp_overhead [--epochs N] [--repeats R]`
 from __future__ import annotations
 
 import argparse
-import statistics
 from collections.abc import Callable
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 from torch import nn
 
 import trainwise
-from benchmarks.common import timed, train_by_hand
+from benchmarks.common import print_ratios, timed, train_by_hand
 
 BATCH = 64
 ROWS, FEATURES, CLASSES = 20_000, 20, 3
@@ -106,11 +105,7 @@ def main() -> None:
             _, short = timed(lambda fn=fn: fn(1))
             _, long = timed(lambda fn=fn: fn(args.epochs))
             times[name].append((long - short) / (args.epochs - 1))
-    base = statistics.median(next(iter(times.values())))
-    print(f"\n{'variant':<48}{'s/epoch':>10}{'ratio':>8}")
-    for name, values in times.items():
-        med = statistics.median(values)
-        print(f"{name:<48}{med:>10.4f}{med / base:>8.3f}")
+    print_ratios(times, next(iter(times)), width=48)
     print(
         f"(marginal s/epoch of {args.epochs} over 1 epoch, median of {args.repeats}; "
         f"{ROWS - n_val} training rows; 1 thread)"
