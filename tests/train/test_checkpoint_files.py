@@ -456,3 +456,41 @@ def test_an_unwritable_folder_raises_run_error(tmp_path: Path):
     save_checkpoint(tmp_path, 1, full_payload(), keep=1)
     with unwritable(tmp_path), pytest.raises(RunError, match="cannot write checkpoint"):
         save_checkpoint(tmp_path, 2, full_payload(), keep=1)
+
+
+def _channels_last_state(seed: int = 0) -> TrainState:
+    """A conv net with channels-last kernels (as the built-in image CNNs keep them) and a fused
+    AdamW that has taken two steps."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 4 * 4, 2))
+    model = model.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, fused=True)
+    state = TrainState(model, optimizer, nn.functional.cross_entropy, 3, 8, torch.Generator())
+    for step in range(2):
+        _conv_step(state, step)
+    return state
+
+
+def _conv_step(state: TrainState, step: int) -> None:
+    g = torch.Generator().manual_seed(100 + step)
+    x = torch.randn(8, 3, 6, 6, generator=g).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 2, (8,), generator=g)
+    state.zero_grad()
+    nn.functional.cross_entropy(state.model(x), y).backward()
+    state.optimizer_step()
+
+
+def test_a_resumed_channels_last_model_takes_the_same_steps_as_an_uninterrupted_one(tmp_path):
+    uninterrupted, resumed = _channels_last_state(), _channels_last_state(seed=1)
+    payload = uninterrupted.state_dict() | {"callbacks": {}, "checkpointer": {"best_name": None}}
+    save_checkpoint(tmp_path, 2, payload, keep=2)
+    _, payload = load_latest(tmp_path)
+    resumed.load_state_dict(payload)  # the checkpoint's moments are contiguous
+    kernel = resumed.model[0].weight
+    assert kernel.is_contiguous(memory_format=torch.channels_last)
+    assert resumed.optimizer.state[kernel]["exp_avg"].stride() == kernel.stride()
+    for step in range(2, 5):
+        _conv_step(uninterrupted, step)
+        _conv_step(resumed, step)
+    for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters(), strict=True):
+        assert torch.equal(a, b)
