@@ -33,7 +33,7 @@ from trainwise.evaluate.forecast import baseline_table, forecast_scores
 from trainwise.evaluate.metrics import GREATER_IS_BETTER, primary_metric
 from trainwise.evaluate.predict import Predictor, validation_fn
 from trainwise.evaluate.predictions import score_rows, score_split
-from trainwise.models.build import build_model, model_config
+from trainwise.models.build import IMAGE_FAMILIES, build_model, model_config
 from trainwise.models.heads import Head, head_for
 from trainwise.report.html import build_report
 from trainwise.report.tensorboard import ImageSamples, TensorBoardWriter, is_image_batch
@@ -96,8 +96,11 @@ def run(
     head = _head(spec, data, device)
     config, net = _model(spec, data, head, model)
     net = net.to(device)
-    if device.type == "cuda" and data.summary["kind"] == "image":
-        net = net.to(memory_format=torch.channels_last)  # NHWC: cuDNN's fastest convolutions
+    if device.type in ("cuda", "cpu") and config.get("name") in IMAGE_FAMILIES:
+        # NHWC weights beside the NHWC inputs of `to_device_layout`: cuDNN's and oneDNN's
+        # fastest convolutions. Built-in image families only: a user's module may `.view` its
+        # activations, which channels-last weights would make channels-last too
+        net = net.to(memory_format=torch.channels_last)
     _check_shapes(net, data, head)
     flops = _step_flops(spec, net, data, device)
 
