@@ -36,10 +36,15 @@ def _gradients(model: nn.Module, seed: int) -> None:
     model(x).pow(2).mean().backward()
 
 
-def _step_both(model, reference, twin, update, step: int) -> None:  # type: ignore[no-untyped-def]
-    """The same gradients on both models, then the library's step and the direct one."""
+def _step_both(  # type: ignore[no-untyped-def]
+    model, reference, twin, update, step: int, between=None
+) -> None:
+    """The same gradients on both models, `between(step)` (what a callback does before the
+    update), then the library's step and the direct one."""
     _gradients(model, step)
     _gradients(twin, step)
+    if between is not None:
+        between(step)
     reference.step()
     update()
 
@@ -87,14 +92,14 @@ def test_a_restored_checkpoint_is_what_the_next_direct_update_starts_from() -> N
 def test_a_parameter_without_a_gradient_steps_through_the_library() -> None:
     model, reference, twin, direct = _pair(torch.optim.AdamW)
     update = DirectAdamUpdate(direct)
-    for step in range(4):
-        _gradients(model, step)
-        _gradients(twin, step)
+
+    def drop_a_gradient(step: int) -> None:
         if step == 2:  # the last layer's bias gets no gradient this step
             model[2].bias.grad = None
             twin[2].bias.grad = None
-        reference.step()
-        update()
+
+    for step in range(4):
+        _step_both(model, reference, twin, update, step, drop_a_gradient)
         _same(model, twin)
     assert update.direct_steps == 2  # steps 1 and 3
 
@@ -144,18 +149,17 @@ def test_the_state_clears_gradients_and_leaves_an_optimizers_own_zero_grad_to_it
 def test_state_reset_in_place_is_seen_and_the_update_starts_afresh() -> None:
     model, reference, twin, direct = _pair(torch.optim.AdamW)
     update = DirectAdamUpdate(direct)
-    for step in range(6):
-        _gradients(model, step)
-        _gradients(twin, step)
+
+    def reset_state(step: int) -> None:
         if step == 3:  # a callback that restarts the moments
             reference.state.clear()
             direct.state.clear()
         if step == 4:
-            first = next(iter(model.parameters()))
-            reference.state[first] = {}
+            reference.state[next(iter(model.parameters()))] = {}
             direct.state[next(iter(twin.parameters()))] = {}
-        reference.step()
-        update()
+
+    for step in range(6):
+        _step_both(model, reference, twin, update, step, reset_state)
         _same(model, twin)
     assert len(direct.state) == len(reference.state)
 
