@@ -13,6 +13,7 @@ Run: `.venv/bin/python -m benchmarks.eval_batches [--repeats R] [--threads T]`
 from __future__ import annotations
 
 import argparse
+import itertools
 import resource
 import statistics
 import time
@@ -74,7 +75,7 @@ def _train_steps(model: nn.Module, split: TensorSplit, steps: int = 3) -> None:
     heap holds what training allocated and freed, not the previous pass's memory."""
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=1e-6)
-    for inputs, _ in list(split.batches(64))[:steps]:
+    for inputs, _ in itertools.islice(split.batches(64), steps):
         opt.zero_grad(set_to_none=True)
         model(*inputs).square().mean().backward()
         opt.step()
