@@ -89,8 +89,10 @@ class AugmentSpec(Section):
 
     enabled: bool = True
     """Augment when the data kind has a sensible default (sequences: shifts and noise)."""
-    shift: float = Field(0.1, ge=0, lt=1)
-    """Sequences: shift each example in time by up to this fraction of its length."""
+    shift: Annotated[float, Field(ge=0, lt=1)] | Literal["auto"] = "auto"
+    """Sequences and audio: shift each example in time by up to this fraction of its length
+    (zero-filled). `auto`: 0.05 for sequences, whose fixed windows carry signal up to their
+    edges, and 0.1 for audio, whose centred clips mostly carry silence there."""
     noise: float = Field(0.05, ge=0)
     """Sequences and tables: Gaussian noise with this standard deviation (in scaled units);
     tables get it only when `tabular` is true."""
