@@ -33,7 +33,9 @@ def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> An
     """Replace every tensor in a nested structure by a reference, collecting the tensors."""
     if isinstance(obj, torch.Tensor):
         key = f"t{len(tensors)}"  # numbered, not built from dict keys: no two can collide
-        tensors[key] = obj.detach().cpu().clone().contiguous()
+        # one copy: a snapshot (training goes on changing the original), contiguous as
+        # safetensors needs, whatever the layout (channels-last weights included)
+        tensors[key] = obj.detach().to("cpu", memory_format=torch.contiguous_format, copy=True)
         return {"__tensor__": key, "path": prefix}
     if isinstance(obj, dict):
         return {str(k): split_tensors(v, f"{prefix}.{k}", tensors) for k, v in obj.items()} | (
