@@ -479,6 +479,28 @@ def test_a_run_trained_on_a_dataframe_can_be_resumed(tmp_path: Path):
     assert len(result.history) == 3
 
 
+def test_a_resumed_run_trains_with_the_thread_count_its_first_part_recorded(tmp_path: Path):
+    """The load of the machine may have changed since the interruption; the resumed steps keep
+    the recorded count, since another one would compute other bits."""
+    frame = make_frame(200)
+    out = tmp_path / "run"
+    settings = {"epochs": 3, "batch_size": 16, "hidden": [16], "progress": False}
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        stopped = fit_stopped_at(12, frame, "y", output={"dir": str(out)}, **settings)
+        summary_file = partial_of(out) / "data_summary.json"
+        summary = json.loads(summary_file.read_text())
+        assert summary["training_budget"]["threads"]["threads"] == 1  # a small MLP: one thread
+        summary["training_budget"]["threads"]["threads"] = 2  # as if chosen on an idle machine
+        summary_file.write_text(json.dumps(summary))
+        resumed = trainwise.fit(frame, resume=stopped.run_folder)
+    finally:
+        torch.set_num_threads(before)
+    threads = resumed.summary["training_budget"]["threads"]
+    assert threads["threads"] == 2 and "interrupted run" in threads["why"]
+
+
 # ---------------------------------------------------------------------------------------------
 # fault injection
 

@@ -56,7 +56,13 @@ from trainwise.train.progress import ProgressDisplay
 from trainwise.train.runtime import resolve_device, resolve_precision, seed_everything
 from trainwise.train.state import TrainState
 from trainwise.train.step import train_step
-from trainwise.train.threads import choose_threads, step_flops, using_threads
+from trainwise.train.threads import (
+    LoadProbe,
+    ThreadChoice,
+    choose_threads,
+    step_flops,
+    using_threads,
+)
 
 
 @dataclass
@@ -85,6 +91,7 @@ def run(
 ) -> Run:
     """Train and evaluate one spec end to end."""
     started = time.perf_counter()
+    load = LoadProbe()  # other processes' CPU use while the data is prepared (thread choice)
     generator = seed_everything(spec.train.seed, spec.train.deterministic)
     frames: Frames = load_frames(spec.data, frame, validation, test)
     data = prepare(spec.data, frames, spec.train.seed)
@@ -105,7 +112,9 @@ def run(
     flops = _step_flops(spec, net, data, device)
 
     precision = resolve_precision(spec.train.precision, device, flops)
-    threads = choose_threads(spec.train.threads, device, flops)
+    threads = choose_threads(spec.train.threads, device, flops, load)
+    if resume is not None and spec.train.threads == "auto":
+        threads = _resumed_threads(resume, threads)
     # eager fp32 steps on a CPU: small 1-D convolutions as matrix products (the compiled step
     # rewrites them itself; autocast and GPUs keep the library's kernels)
     windowed = (
@@ -476,6 +485,21 @@ def _check_shapes(net: nn.Module, data: PreparedData, head: Head) -> None:
             f"(batch, {head.n_outputs}) for a {data.schema.task} task",
             f"make the last layer output {head.n_outputs} value(s) per row",
         )
+
+
+def _resumed_threads(resume: str | Path, chosen: ThreadChoice) -> ThreadChoice:
+    """The thread count the interrupted run trained with (recorded in its data summary): the
+    machine's load may have changed since, and a different count would change the bits of the
+    resumed steps."""
+    summary = RunFolder.reopen(resume).path / "data_summary.json"
+    try:
+        recorded = json.loads(summary.read_text())["training_budget"]["threads"]["threads"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return chosen
+    if not isinstance(recorded, int) or recorded == chosen.threads:
+        return chosen
+    why = "the count the interrupted run trained with, so the resumed steps compute alike"
+    return ThreadChoice(recorded, chosen.available, chosen.forward_flops, why)
 
 
 def _auto_lr(

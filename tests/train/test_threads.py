@@ -3,6 +3,12 @@ they were, and give the process its own thread count back."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -11,8 +17,11 @@ import trainwise
 from trainwise.errors import SpecError
 from trainwise.train.threads import (
     FLOPS_PER_THREAD,
+    CpuSample,
+    LoadProbe,
     choose_threads,
     forward_flops,
+    others_busy_cores,
     step_flops,
     using_threads,
 )
@@ -127,3 +136,36 @@ def test_a_module_that_cannot_be_copied_gets_no_count_and_keeps_the_process_thre
     flops = forward_flops(net, (torch.randn(8, 4),))
     assert flops is None
     assert choose_threads("auto", CPU, flops).threads == 2
+
+
+def test_other_processes_cpu_time_is_what_the_counters_add_beyond_our_own():
+    before = CpuSample(wall=10.0, busy=100.0, own=5.0)
+    # 2 s later: the cores were busy 3.5 s, of which 1.5 s were this process's threads
+    assert others_busy_cores(before, CpuSample(12.0, 103.5, 6.5)) == pytest.approx(1.0)
+    # counters read at slightly different moments never make the others' share negative
+    assert others_busy_cores(before, CpuSample(12.0, 101.0, 6.5)) == 0.0
+    assert others_busy_cores(before, before) == 0.0
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="CPU counters of Linux only")
+def test_a_core_another_process_keeps_busy_is_left_out():
+    """A thread whose core another process holds stalls every split operation of the step."""
+    cores = len(os.sched_getaffinity(0))
+    if cores < 2:
+        pytest.skip("one core: there is no thread to leave out")
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)  # running, not starting
+        load = LoadProbe()
+        with using_threads(cores):
+            choice = choose_threads("auto", CPU, 100 * cores * FLOPS_PER_THREAD, load)
+        busy = load.busy_cores()
+    finally:
+        spinner.kill()
+        spinner.wait()
+    assert busy is not None and busy >= 0.8
+    assert 1 <= choice.threads <= cores - 1
+    assert "other processes kept" in choice.reason
+    # without a probe (or with one thread wanted) the rule alone decides
+    with using_threads(cores):
+        assert choose_threads("auto", CPU, 100 * cores * FLOPS_PER_THREAD).threads == cores

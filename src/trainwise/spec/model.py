@@ -463,8 +463,9 @@ class TrainSpec(Section):
     docs/benchmarks.md)."""
     threads: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
     """CPU threads for training steps. `auto`: one thread per 4 MFLOP of a step's forward
-    pass, up to the threads the process has; small steps (compact CNNs, narrow MLPs) run
-    faster on one thread than split across cores (docs/benchmarks.md). Ignored on GPUs."""
+    pass, up to the threads the process has and leaving out cores other processes keep busy;
+    small steps (compact CNNs, narrow MLPs) run faster on one thread than split across cores
+    (docs/training.md). Ignored on GPUs."""
     doctor: DoctorSpec = Field(default_factory=DoctorSpec)
 
 

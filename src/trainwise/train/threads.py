@@ -8,14 +8,21 @@ thread and 1.89 ms on two on an idle machine, and on a busy one, where the secon
 taken, 2.8 against 35 ms. From about 10 MFLOP on, two threads win (benchmarks/threads.py).
 
 The choice is a rule on the step's forward FLOPs (counted once, on one real batch), not a
-timing: a timing would vary with the machine's load, and with it the thread count, and with
-that the bits of the result, so that two runs with the same seed (or a run and its resume)
-would no longer agree.
+timing of steps: a timing would vary with the machine's load, and with it the thread count, and
+with that the bits of the result. One fact about the load does enter, because it decides more
+than a few percent: whether other processes keep some of the cores busy. A thread whose core is
+taken is scheduled only now and then, and every split operation waits for it; the default
+MNIST-1D network's step took 67-173 ms on two threads with the second core busy, against 39 ms on
+one. So `auto` leaves out the cores other processes used while the run prepared its data
+(`LoadProbe`, from /proc/stat). On an idle machine the count, and so the bits, are those of the
+rule alone; a resumed run trains with the count its first part recorded.
 """
 
 from __future__ import annotations
 
 import copy
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +35,11 @@ from torch.utils.flop_counter import FlopCounterMode
 # thread synchronisation outweighs the split work (measured in docs/benchmarks.md).
 FLOPS_PER_THREAD = 4e6
 RNN_GATES = {"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1}  # weight matrices per layer
+# The shortest window over which other processes' CPU use is judged: /proc/stat counts in ticks
+# of 10 ms, so a shorter one is mostly rounding.
+LOAD_WINDOW_SECONDS = 0.2
+# Other processes' use of a core from which that core counts as taken.
+TAKEN_CORE_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -106,10 +118,74 @@ def step_flops(
     return forward_flops(model, inputs)
 
 
-def choose_threads(setting: int | str, device: torch.device, flops: float | None) -> ThreadChoice:
+@dataclass(frozen=True)
+class CpuSample:
+    """Cumulative CPU seconds at one moment: busy time of the cores this process may run on
+    (every process's), and this process's own (all its threads)."""
+
+    wall: float
+    busy: float
+    own: float
+
+
+def cpu_sample() -> CpuSample | None:
+    """Now's counters, or None where the kernel does not publish them (not Linux)."""
+    try:
+        cores = os.sched_getaffinity(0)
+        with open("/proc/stat", encoding="ascii") as stat:
+            lines = stat.readlines()
+        tick = os.sysconf("SC_CLK_TCK")
+    except (AttributeError, OSError, ValueError):
+        return None
+    busy = 0
+    for line in lines:
+        name, *fields = line.split()
+        if name[:3] != "cpu" or not name[3:].isdigit() or int(name[3:]) not in cores:
+            continue
+        user, nice, system, _idle, _iowait, irq, softirq = (int(f) for f in fields[:7])
+        busy += user + nice + system + irq + softirq
+    return CpuSample(time.perf_counter(), busy / tick, time.process_time())
+
+
+def others_busy_cores(before: CpuSample, after: CpuSample) -> float:
+    """How many of this process's cores other processes kept busy between two samples, on
+    average (0.0 = none, 1.0 = one whole core)."""
+    wall = after.wall - before.wall
+    if wall <= 0:
+        return 0.0
+    others = (after.busy - before.busy) - (after.own - before.own)
+    return max(0.0, others / wall)
+
+
+class LoadProbe:
+    """Started when a run starts; `busy_cores` then says how many cores other processes used
+    since (judged over at least `LOAD_WINDOW_SECONDS`, waiting out the rest if the run got
+    there sooner). None where the counters cannot be read."""
+
+    def __init__(self) -> None:
+        self.start = cpu_sample()
+
+    def busy_cores(self) -> float | None:
+        if self.start is None:
+            return None
+        waited = time.perf_counter() - self.start.wall
+        if waited < LOAD_WINDOW_SECONDS:
+            time.sleep(LOAD_WINDOW_SECONDS - waited)
+        now = cpu_sample()
+        return None if now is None else others_busy_cores(self.start, now)
+
+
+def choose_threads(
+    setting: int | str,
+    device: torch.device,
+    flops: float | None,
+    load: LoadProbe | None = None,
+) -> ThreadChoice:
     """`train.threads`: a number is used as given; `auto` on a CPU gives a step one thread per
     `FLOPS_PER_THREAD` of forward work (`flops`, from `step_flops`), between 1 and the threads
-    this process has. On a GPU the CPU threads only feed the device and are left alone."""
+    this process has, and no more than the cores other processes left free (`load`, asked
+    only when more than one thread is wanted). On a GPU the CPU threads only feed the device
+    and are left alone."""
     available = torch.get_num_threads()
     if setting != "auto":
         return ThreadChoice(int(setting), available, flops, "set by train.threads")
@@ -123,6 +199,17 @@ def choose_threads(setting: int | str, device: torch.device, flops: float | None
             f"a step's forward pass is {flops / 1e6:.1f} MFLOP: splitting it across more than "
             f"{threads} thread{'s' if threads > 1 else ''} costs more than it saves"
         )
+    busy = load.busy_cores() if load is not None and threads > 1 else None
+    if busy is not None:
+        cores = len(os.sched_getaffinity(0))
+        free = max(1, cores - int(busy + (1 - TAKEN_CORE_SHARE)))
+        if free < threads:
+            threads = free
+            reason += (
+                f"; other processes kept {busy:.1f} of the {cores} cores busy, and a thread "
+                f"whose core is taken stalls every step, so {threads} "
+                f"thread{'s' if threads > 1 else ''}"
+            )
     return ThreadChoice(threads, available, flops, reason)
 
 
