@@ -17,6 +17,7 @@ import trainwise
 from trainwise.errors import SpecError
 from trainwise.train.threads import (
     FLOPS_PER_THREAD,
+    TAKEN_CORE_SHARE,
     CpuSample,
     LoadProbe,
     choose_threads,
@@ -163,7 +164,7 @@ def test_a_core_another_process_keeps_busy_is_left_out():
     finally:
         spinner.kill()
         spinner.wait()
-    assert busy is not None and busy >= 0.8
+    assert busy is not None and busy >= TAKEN_CORE_SHARE  # a whole core, less the host's steal
     assert 1 <= choice.threads <= cores - 1
     assert "other processes kept" in choice.reason
     # without a probe (or with one thread wanted) the rule alone decides
