@@ -73,6 +73,110 @@ def test_gradients_leave_in_the_layout_the_neighbouring_layers_hold() -> None:
     assert seen == [True]
 
 
+def test_an_input_in_rows_layout_gets_its_gradient_in_that_layout() -> None:
+    """(N, L, C) data transposed for a 1-D convolution: the gradient keeps the input's strides."""
+    x = torch.randn(8, 12, 4, dtype=torch.float64).transpose(1, 2).requires_grad_()
+    w = torch.randn(6, 4, 3, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(8, 6, 6, dtype=torch.float64)
+    expected = torch.autograd.grad(F.conv1d(x, w, None, 2, 1), [x, w], upstream)
+    seen = []
+    x.register_hook(lambda g: seen.append(g.stride()))
+    got = torch.autograd.grad(conv1d_by_windows(x, w, None, 2, 1), [x, w], upstream)
+    assert seen == [x.stride()]
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def _chain() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv1d(1, 6, 5, stride=2, padding=2),
+        nn.ReLU(inplace=True),
+        nn.Conv1d(6, 6, 3, stride=2, padding=1),
+        nn.Dropout(0.0),
+        nn.GELU(),
+        nn.Conv1d(6, 4, 3, stride=2, padding=1),
+        nn.ReLU(),
+    ).double()
+
+
+def _saved_strides(fn) -> list[tuple[int, ...]]:  # type: ignore[no-untyped-def]
+    """The strides of every 3-D tensor autograd keeps for the backward pass."""
+    strides: list[tuple[int, ...]] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.ndim == 3:
+            strides.append(t.stride())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        fn()
+    return strides
+
+
+def test_a_plain_sequential_hands_each_convolutions_rows_to_the_next_one() -> None:
+    """Between two windowed convolutions of a plain `nn.Sequential`, with only element-wise
+    modules between them, the output stays in the product's (N, L, C) memory; the results are
+    the library's and the Sequential's own output is contiguous, so `.view` works on it."""
+    net = _chain()
+    x = torch.randn(16, 1, 40, dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(16, 4, 5, dtype=torch.float64)
+    leaves = [x, *net.parameters()]
+    expected_out = net(x)
+    expected = torch.autograd.grad(expected_out, leaves, upstream)
+    with convs_as_matmul_for_training(net):
+        outs = []
+        strides = _saved_strides(lambda: outs.append(net(x)))
+        (out,) = outs
+        got = torch.autograd.grad(out, leaves, upstream)
+    assert out.is_contiguous() and out.view(16, -1).shape == (16, 20)
+    torch.testing.assert_close(out, expected_out)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)
+    # the ReLU and GELU between the convolutions keep (N, C, L) tensors of (N, L, C) memory
+    assert (6 * 20, 1, 6) in strides and (6 * 10, 1, 6) in strides
+
+
+class OwnForward(nn.Sequential):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self:
+            x = module(x)
+            x = x.view(x.shape[0], -1).view_as(x)  # needs the contiguous layout
+        return x
+
+
+@pytest.mark.parametrize(
+    "net",
+    [
+        OwnForward(nn.Conv1d(1, 6, 3, stride=2), nn.Conv1d(6, 6, 3, stride=2)),
+        nn.Sequential(nn.Conv1d(1, 6, 3, stride=2), nn.BatchNorm1d(6), nn.Conv1d(6, 6, 3)),
+        nn.Sequential(nn.Conv1d(1, 6, 3, stride=2), nn.Sequential(nn.ReLU(), nn.Conv1d(6, 6, 3))),
+        nn.Sequential(nn.Conv1d(1, 6, 3, stride=2), nn.ReLU(), nn.Linear(9, 4)),
+    ],
+    ids=["own forward", "batch norm between", "nested", "no convolution next"],
+)
+def test_outputs_whose_consumer_is_not_known_to_read_any_strides_stay_contiguous(
+    net: nn.Module,
+) -> None:
+    x = torch.randn(4, 1, 20, requires_grad=True)
+    with convs_as_matmul_for_training(net):
+        strides = _saved_strides(lambda: net(x))
+    assert all(s[1] != 1 for s in strides)
+
+
+def test_a_hooked_module_between_sees_the_contiguous_layout() -> None:
+    """A user's forward hook may `.view` what it is given, also one a callback adds during
+    training."""
+    net = _chain()
+    seen = []
+    x = torch.randn(16, 1, 40, dtype=torch.float64, requires_grad=True)
+    with convs_as_matmul_for_training(net):
+        net(x).sum().backward()
+        net[4].register_forward_hook(lambda m, i, o: seen.append(o.view(o.shape[0], -1).shape))
+        net(x).sum().backward()
+    assert seen == [(16, 60)]
+
+
 def test_a_frozen_kernel_or_an_input_without_grad_gets_only_the_gradient_asked_for() -> None:
     """A frozen kernel keeps no windows for the backward pass; the input's gradient must still
     be the library's (and the weight's, when only the weight asks for one)."""

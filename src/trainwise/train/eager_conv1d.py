@@ -42,9 +42,12 @@ MAX_WINDOW_VALUES = 2**24
 class _WindowsMatmul(torch.autograd.Function):
     """(N, L, C) → (N, L_out, O): the input windows gathered into rows, times the kernel.
 
-    With `ncl` the input and output are (N, C, L) / (N, O, L_out) instead, transposed inside
-    so that gradients leave in the layout the neighbouring layers hold: a gradient in a mixed
-    layout sends the next element-wise backward op down a path 20 times slower.
+    With `ncl` the input and output are (N, C, L) / (N, O, L_out) instead. The input's gradient
+    leaves in the input's own layout, so that it matches the tensors the neighbouring layers
+    hold: a gradient in a mixed layout sends the next element-wise backward op down a path 20
+    times slower. The output is contiguous, or with `rows_out` a (N, O, L_out) tensor whose
+    memory is (N, L_out, O): the product's own output, with no transposing copy forward or
+    back, for a consumer that reads any strides (`_layout_free_links`).
     """
 
     @staticmethod
@@ -56,6 +59,7 @@ class _WindowsMatmul(torch.autograd.Function):
         stride: int,
         padding: int,
         ncl: bool,
+        rows_out: bool = False,
     ) -> torch.Tensor:
         rows = x.transpose(1, 2) if ncl else x
         n, length, channels = rows.shape
@@ -77,7 +81,16 @@ class _WindowsMatmul(torch.autograd.Function):
         flat_weight = weight.permute(0, 2, 1).reshape(out_channels, kernel * channels)
         # the output must be a tensor of its own, not a view made here: autograd refuses
         # in-place changes (ReLU(inplace=True), `y += skip`) to a function's view outputs
-        out = rows.new_empty(n, out_length, out_channels)
+        if ncl and rows_out:
+            out_ncl = torch.empty_strided(
+                (n, out_channels, out_length),
+                (out_length * out_channels, 1, out_channels),
+                dtype=rows.dtype,
+                device=rows.device,
+            )
+            out = out_ncl.transpose(1, 2)
+        else:
+            out = rows.new_empty(n, out_length, out_channels)
         if bias is None:
             torch.mm(columns, flat_weight.t(), out=out.view(n * out_length, out_channels))
         else:
@@ -85,7 +98,11 @@ class _WindowsMatmul(torch.autograd.Function):
             torch.addmm(bias, columns, flat_weight.t(), out=flat_out)
         # a frozen kernel needs no weight gradient, so its windows (kernel × the input) go
         ctx.save_for_backward(columns if ctx.needs_input_grad[1] else None, flat_weight)
-        ctx.shape = (n, length, channels, kernel, stride, padding, out_length, ncl)
+        # the input's own layout, for its gradient: (N, C, L) rows or (N, L, C) memory
+        rows_in = ncl and channels > 1 and rows.is_contiguous()
+        ctx.shape = (n, length, channels, kernel, stride, padding, out_length, ncl, rows_in)
+        if ncl and rows_out:
+            return out_ncl
         if ncl:
             return out.transpose(1, 2).clone(memory_format=torch.contiguous_format)
         return out
@@ -94,7 +111,7 @@ class _WindowsMatmul(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         columns, flat_weight = ctx.saved_tensors
-        n, length, channels, kernel, stride, padding, out_length, ncl = ctx.shape
+        n, length, channels, kernel, stride, padding, out_length, ncl, rows_in = ctx.shape
         out_channels = flat_weight.shape[0]
         grad_rows = (grad.transpose(1, 2) if ncl else grad).reshape(n * out_length, out_channels)
         grad_x = grad_weight = grad_bias = None
@@ -122,8 +139,10 @@ class _WindowsMatmul(torch.autograd.Function):
                     :, first : last + 1, tap
                 ]
             if ncl:
-                grad_x = grad_x.transpose(1, 2).contiguous()
-        return grad_x, grad_weight, grad_bias, None, None, None
+                grad_x = grad_x.transpose(1, 2)
+                if not rows_in:
+                    grad_x = grad_x.contiguous()
+        return grad_x, grad_weight, grad_bias, None, None, None, None
 
 
 def conv1d_by_windows(
@@ -132,9 +151,14 @@ def conv1d_by_windows(
     bias: torch.Tensor | None,
     stride: int = 1,
     padding: int = 0,
+    rows_out: bool = False,
 ) -> torch.Tensor:
-    """`F.conv1d(x, weight, bias, stride, padding)` for a (N, C, L) input, groups 1, dilation 1."""
-    return _WindowsMatmul.apply(x, weight, bias, stride, padding, True)
+    """`F.conv1d(x, weight, bias, stride, padding)` for a (N, C, L) input, groups 1, dilation 1.
+
+    With `rows_out` the output's memory is (N, L_out, O): only for a consumer that reads any
+    strides, as a user's `.view(batch, -1)` does not.
+    """
+    return _WindowsMatmul.apply(x, weight, bias, stride, padding, True, rows_out)
 
 
 def row_conv1d_by_windows(
@@ -164,7 +188,7 @@ def gathers_well(conv: nn.Conv1d, batch: int, length: int) -> bool:
     (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
     if length + 2 * padding < kernel:
         return False
-    out_length = (length + 2 * padding - kernel) // stride + 1
+    out_length = _out_length(conv, length)
     if batch * out_length * kernel * conv.in_channels > MAX_WINDOW_VALUES:
         return False
     if stride > 1 or kernel == 1 or conv.in_channels == 1:
@@ -185,8 +209,9 @@ def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iter
     convs = [m for m in model.modules() if plain_conv1d(m, kinds) and "forward" not in vars(m)]
     if not enabled:
         convs = []
+    links = _layout_free_links(model, convs)
     for conv in convs:
-        conv.forward = _WindowedForward(conv)  # type: ignore[method-assign]
+        conv.forward = _WindowedForward(conv, links.get(conv, ()))  # type: ignore[method-assign]
     try:
         yield
     finally:
@@ -194,13 +219,87 @@ def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iter
             del conv.forward
 
 
+# Modules that act on each value alone and keep their input's strides: between two windowed
+# convolutions of a plain `nn.Sequential` they pass the (N, L, C) memory straight through.
+_ELEMENTWISE = (
+    nn.Identity,
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Hardswish,
+    nn.Hardtanh,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Dropout,
+)
+
+
+def _out_length(conv: nn.Conv1d, length: int) -> int:
+    (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
+    return (length + 2 * padding - kernel) // stride + 1
+
+
+def _hooked(module: nn.Module) -> bool:
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or nn.modules.module._global_forward_hooks
+        or nn.modules.module._global_forward_pre_hooks
+    )
+
+
+def _layout_free_links(
+    model: nn.Module, convs: list[nn.Module]
+) -> dict[nn.Module, tuple[nn.Module, ...]]:
+    """Each switched `nn.Conv1d` whose output reaches only another switched `nn.Conv1d`, mapped
+    to the modules on the way: the element-wise ones between, then that consumer.
+
+    Why: the windowed product's output is (N, L_out, O) in memory; handing it on as a
+    contiguous (N, O, L_out) costs a transposing copy forward and another for its gradient,
+    about a tenth of the benchmark CNN's step. Only a plain `nn.Sequential` (its own forward)
+    tells where an output goes: there the links are a convolution, then element-wise modules,
+    then the next convolution, which reads any strides. A user's forward may `.view` an output,
+    which needs the contiguous layout, so every other output keeps it.
+    """
+    switched = {id(conv) for conv in convs if type(conv) is nn.Conv1d}
+    links: dict[nn.Module, tuple[nn.Module, ...]] = {}
+    for seq in model.modules():
+        if type(seq) is not nn.Sequential:
+            continue
+        children = list(seq)
+        for i, producer in enumerate(children):
+            if id(producer) not in switched:
+                continue
+            j = i + 1
+            while j < len(children) and type(children[j]) in _ELEMENTWISE:
+                j += 1
+            if j < len(children) and id(children[j]) in switched:
+                links[producer] = tuple(children[i + 1 : j + 1])
+    return links
+
+
 class _WindowedForward:
     """The forward pass set on each switched module. An object holding the module (not a
     closure), so that a deep copy of the model made inside (an averaged model, a snapshot)
     computes with its own weights, and such a copy can still be saved."""
 
-    def __init__(self, conv: nn.Conv1d) -> None:
+    def __init__(self, conv: nn.Conv1d, link: tuple[nn.Module, ...] = ()) -> None:
         self.conv = conv
+        self.link = link  # element-wise modules, then the convolution that reads the output
+
+    def _rows_out(self, batch: int, length: int) -> bool:
+        """Whether the output can stay in (N, L, C) memory: the consumer computes by windows
+        too, and no hook (a user's may `.view` what it sees) is on the way; hooks are read
+        now, since a callback may add them during training."""
+        if not self.link or any(_hooked(module) for module in (self.conv, *self.link)):
+            return False
+        return gathers_well(self.link[-1], batch, _out_length(self.conv, length))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
@@ -214,7 +313,8 @@ class _WindowedForward:
             and not torch.is_autocast_enabled(x.device.type)
         ):
             if x.ndim == 3 and gathers_well(conv, x.shape[0], x.shape[2]):
-                return conv1d_by_windows(x, conv.weight, conv.bias, stride, padding)
+                rows_out = self._rows_out(x.shape[0], x.shape[2])
+                return conv1d_by_windows(x, conv.weight, conv.bias, stride, padding, rows_out)
             if (
                 x.ndim == 4
                 and type(conv) is RowConv1d
