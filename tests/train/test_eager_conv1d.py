@@ -137,33 +137,6 @@ def test_a_plain_sequential_hands_each_convolutions_rows_to_the_next_one() -> No
     assert (6 * 20, 1, 6) in strides and (6 * 10, 1, 6) in strides
 
 
-class OwnForward(nn.Sequential):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for module in self:
-            x = module(x)
-            x = x.view(x.shape[0], -1).view_as(x)  # needs the contiguous layout
-        return x
-
-
-@pytest.mark.parametrize(
-    "net",
-    [
-        OwnForward(nn.Conv1d(1, 6, 3, stride=2), nn.Conv1d(6, 6, 3, stride=2)),
-        nn.Sequential(nn.Conv1d(1, 6, 3, stride=2), nn.BatchNorm1d(6), nn.Conv1d(6, 6, 3)),
-        nn.Sequential(nn.Conv1d(1, 6, 3, stride=2), nn.Sequential(nn.ReLU(), nn.Conv1d(6, 6, 3))),
-        nn.Sequential(nn.Conv1d(1, 6, 3, stride=2), nn.ReLU(), nn.Linear(9, 4)),
-    ],
-    ids=["own forward", "batch norm between", "nested", "no convolution next"],
-)
-def test_outputs_whose_consumer_is_not_known_to_read_any_strides_stay_contiguous(
-    net: nn.Module,
-) -> None:
-    x = torch.randn(4, 1, 20, requires_grad=True)
-    with convs_as_matmul_for_training(net):
-        strides = _saved_strides(lambda: net(x))
-    assert all(s[1] != 1 for s in strides)
-
-
 def test_a_hooked_module_between_sees_the_contiguous_layout() -> None:
     """A user's forward hook may `.view` what it is given, also one a callback adds during
     training."""

@@ -29,6 +29,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from trainwise.models.rows_1d import RowConv1d
+from trainwise.train.conv1d_links import hooked, layout_free_links
 from trainwise.train.conv_as_matmul import plain_conv1d
 
 # Above this many forward FLOPs a stride-1, multi-channel layer is compute-bound and oneDNN's
@@ -47,7 +48,7 @@ class _WindowsMatmul(torch.autograd.Function):
     hold: a gradient in a mixed layout sends the next element-wise backward op down a path 20
     times slower. The output is contiguous, or with `rows_out` a (N, O, L_out) tensor whose
     memory is (N, L_out, O): the product's own output, with no transposing copy forward or
-    back, for a consumer that reads any strides (`_layout_free_links`).
+    back, for a consumer that reads any strides (`train/conv1d_links.py`).
     """
 
     @staticmethod
@@ -209,7 +210,7 @@ def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iter
     convs = [m for m in model.modules() if plain_conv1d(m, kinds) and "forward" not in vars(m)]
     if not enabled:
         convs = []
-    links = _layout_free_links(model, convs)
+    links = layout_free_links(model, convs)
     for conv in convs:
         conv.forward = _WindowedForward(conv, links.get(conv, ()))  # type: ignore[method-assign]
     try:
@@ -219,69 +220,9 @@ def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iter
             del conv.forward
 
 
-# Modules that act on each value alone and keep their input's strides: between two windowed
-# convolutions of a plain `nn.Sequential` they pass the (N, L, C) memory straight through.
-_ELEMENTWISE = (
-    nn.Identity,
-    nn.ReLU,
-    nn.ReLU6,
-    nn.LeakyReLU,
-    nn.ELU,
-    nn.SELU,
-    nn.CELU,
-    nn.GELU,
-    nn.SiLU,
-    nn.Mish,
-    nn.Hardswish,
-    nn.Hardtanh,
-    nn.Tanh,
-    nn.Sigmoid,
-    nn.Dropout,
-)
-
-
 def _out_length(conv: nn.Conv1d, length: int) -> int:
     (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
     return (length + 2 * padding - kernel) // stride + 1
-
-
-def _hooked(module: nn.Module) -> bool:
-    return bool(
-        module._forward_hooks
-        or module._forward_pre_hooks
-        or nn.modules.module._global_forward_hooks
-        or nn.modules.module._global_forward_pre_hooks
-    )
-
-
-def _layout_free_links(
-    model: nn.Module, convs: list[nn.Module]
-) -> dict[nn.Module, tuple[nn.Module, ...]]:
-    """Each switched `nn.Conv1d` whose output reaches only another switched `nn.Conv1d`, mapped
-    to the modules on the way: the element-wise ones between, then that consumer.
-
-    Why: the windowed product's output is (N, L_out, O) in memory; handing it on as a
-    contiguous (N, O, L_out) costs a transposing copy forward and another for its gradient,
-    about a tenth of the benchmark CNN's step. Only a plain `nn.Sequential` (its own forward)
-    tells where an output goes: there the links are a convolution, then element-wise modules,
-    then the next convolution, which reads any strides. A user's forward may `.view` an output,
-    which needs the contiguous layout, so every other output keeps it.
-    """
-    switched = {id(conv) for conv in convs if type(conv) is nn.Conv1d}
-    links: dict[nn.Module, tuple[nn.Module, ...]] = {}
-    for seq in model.modules():
-        if type(seq) is not nn.Sequential:
-            continue
-        children = list(seq)
-        for i, producer in enumerate(children):
-            if id(producer) not in switched:
-                continue
-            j = i + 1
-            while j < len(children) and type(children[j]) in _ELEMENTWISE:
-                j += 1
-            if j < len(children) and id(children[j]) in switched:
-                links[producer] = tuple(children[i + 1 : j + 1])
-    return links
 
 
 class _WindowedForward:
@@ -297,7 +238,7 @@ class _WindowedForward:
         """Whether the output can stay in (N, L, C) memory: the consumer computes by windows
         too, and no hook (a user's may `.view` what it sees) is on the way; hooks are read
         now, since a callback may add them during training."""
-        if not self.link or any(_hooked(module) for module in (self.conv, *self.link)):
+        if not self.link or any(hooked(module) for module in (self.conv, *self.link)):
             return False
         return gathers_well(self.link[-1], batch, _out_length(self.conv, length))
 

@@ -1,0 +1,163 @@
+"""Which windowed convolution may hand its output on in the product's own memory: only where
+the traced model shows that nothing but element-wise steps and another windowed convolution
+reads it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from trainwise.train.conv1d_links import layout_free_links
+from trainwise.train.eager_conv1d import convs_as_matmul_for_training
+
+
+def _convs(net: nn.Module) -> list[nn.Module]:
+    return [m for m in net.modules() if type(m) is nn.Conv1d]
+
+
+class Functional(nn.Module):
+    """The functional style: convolutions as attributes, activations called in `forward`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv1d(1, 8, 5, stride=2, padding=2)
+        self.c2 = nn.Conv1d(8, 8, 3, stride=2, padding=1)
+        self.c3 = nn.Conv1d(8, 8, 3, stride=2, padding=1)
+        self.head = nn.Linear(8 * 5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.c1(x.unsqueeze(1)))
+        x = torch.tanh(F.dropout(self.c2(x).relu_(), 0.1, self.training))
+        x = F.gelu(self.c3(x))
+        return self.head(x.view(x.shape[0], -1))
+
+
+class ViewBetween(Functional):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.c1(x.unsqueeze(1)))
+        x = x.view(x.shape[0], 8, -1)  # needs the contiguous layout
+        return self.head(self.c3(self.c2(x)).flatten(1))
+
+
+class ReadTwice(Functional):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.c1(x.unsqueeze(1))
+        skip = h[:, :, ::4]
+        return self.head((self.c3(self.c2(h.relu())) + skip[:, :, :5]).flatten(1))
+
+
+class CalledTwice(Functional):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.c2(F.relu(self.c1(x.unsqueeze(1))))
+        again = self.c2(h)  # c2's second output goes to the head
+        return self.head(torch.cat([again, again[:, :, :2]], 2).flatten(1)[:, :40])
+
+
+class Untraceable(nn.Module):
+    """A data-dependent branch stops the trace; the Sequential inside can still be traced."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv1d(1, 8, 5, stride=2, padding=2), nn.ReLU(), nn.Conv1d(8, 8, 3, stride=2)
+        )
+        self.other = nn.Conv1d(8, 8, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.body(x.unsqueeze(1))
+        if h.sum() > 0:
+            h = self.other(h)
+        return h.view(h.shape[0], -1)
+
+
+class StoresFeatures(Functional):
+    """Keeps what it computed on the module (feature extraction, Grad-CAM)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.features = F.relu(self.c1(x.unsqueeze(1)))
+        return self.head(F.relu(self.c3(F.relu(self.c2(self.features)))).flatten(1))
+
+
+def _links(net: nn.Module) -> dict[str, str]:
+    names = {m: n for n, m in net.named_modules()}
+    return {
+        names[p]: names[on_the_way[-1]]
+        for p, on_the_way in layout_free_links(net, _convs(net)).items()
+    }
+
+
+def test_a_functional_forward_links_each_convolution_to_the_next() -> None:
+    assert _links(Functional()) == {"c1": "c2", "c2": "c3"}
+
+
+@pytest.mark.parametrize(
+    ("net", "expected"),
+    [
+        (ViewBetween(), {"c2": "c3"}),
+        (ReadTwice(), {"c2": "c3"}),
+        (CalledTwice(), {"c1": "c2"}),  # c2 reads any strides; its own outputs go on
+        (Untraceable(), {"body.0": "body.2"}),
+        (nn.Sequential(nn.Conv1d(1, 6, 3), nn.BatchNorm1d(6), nn.Conv1d(6, 6, 3)), {}),
+        (nn.Sequential(nn.Conv1d(1, 6, 3), nn.MaxPool1d(2), nn.Conv1d(6, 6, 3)), {}),
+        (
+            nn.Sequential(nn.Conv1d(1, 6, 3), nn.Sequential(nn.ReLU(), nn.Conv1d(6, 6, 3))),
+            {"0": "1.1"},
+        ),
+    ],
+    ids=[
+        "view between",
+        "read twice",
+        "called twice",
+        "untraceable root",
+        "batch norm",
+        "pooling",
+        "nested sequential",
+    ],
+)
+def test_only_outputs_read_by_element_wise_steps_and_a_convolution_alone_are_linked(
+    net: nn.Module, expected: dict[str, str]
+) -> None:
+    assert _links(net) == expected
+
+
+def test_the_trace_runs_on_a_copy_of_the_model() -> None:
+    net = StoresFeatures()
+    assert _links(net) == {"c1": "c2", "c2": "c3"}
+    assert "features" not in vars(net)  # no tracing value left on the user's module
+
+
+def _saved_strides(net: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
+    strides: list[tuple[int, ...]] = []
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.ndim == 3:
+            strides.append(t.stride())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        net(x).sum().backward()
+    return strides
+
+
+@pytest.mark.parametrize(
+    "net_class", [Functional, ViewBetween, ReadTwice, CalledTwice, Untraceable]
+)
+def test_linked_models_train_as_the_library_does(net_class: type[nn.Module]) -> None:
+    torch.manual_seed(0)
+    net = net_class().double().eval()  # eval: no dropout, so both passes are the same function
+    x = torch.randn(16, 40, dtype=torch.float64, requires_grad=True)
+    leaves = [x, *net.parameters()]
+    expected = torch.autograd.grad(net(x).square().sum(), leaves, allow_unused=True)
+    with convs_as_matmul_for_training(net):
+        got = torch.autograd.grad(net(x).square().sum(), leaves, allow_unused=True)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)  # None (an unused layer) where the library's is None
+
+
+def test_a_functional_models_linked_outputs_keep_the_products_memory() -> None:
+    net = Functional()
+    with convs_as_matmul_for_training(net):
+        strides = _saved_strides(net, torch.randn(16, 40))
+    assert (8 * 20, 1, 8) in strides and (8 * 10, 1, 8) in strides
