@@ -17,7 +17,7 @@ from trainwise.train.eager_conv1d import convs_as_matmul_for_training
 
 
 def _convs(net: nn.Module) -> list[nn.Module]:
-    return [m for m in net.modules() if type(m) is nn.Conv1d]
+    return [m for m in net.modules() if type(m) in (nn.Conv1d, nn.MaxPool1d)]
 
 
 class Functional(nn.Module):
@@ -103,7 +103,11 @@ def test_a_functional_forward_links_each_convolution_to_the_next() -> None:
         (CalledTwice(), {"c1": "c2"}),  # c2 reads any strides; its own outputs go on
         (Untraceable(), {"body.0": "body.2"}),
         (nn.Sequential(nn.Conv1d(1, 6, 3), nn.BatchNorm1d(6), nn.Conv1d(6, 6, 3)), {}),
-        (nn.Sequential(nn.Conv1d(1, 6, 3), nn.MaxPool1d(2), nn.Conv1d(6, 6, 3)), {}),
+        (
+            nn.Sequential(nn.Conv1d(1, 6, 3), nn.MaxPool1d(2), nn.Conv1d(6, 6, 3)),
+            {"0": "1", "1": "2"},
+        ),
+        (nn.Sequential(nn.Conv1d(1, 6, 3), nn.AvgPool1d(2), nn.Conv1d(6, 6, 3)), {}),
         (
             nn.Sequential(nn.Conv1d(1, 6, 3), nn.Sequential(nn.ReLU(), nn.Conv1d(6, 6, 3))),
             {"0": "1.1"},
@@ -115,7 +119,8 @@ def test_a_functional_forward_links_each_convolution_to_the_next() -> None:
         "called twice",
         "untraceable root",
         "batch norm",
-        "pooling",
+        "max pooling",
+        "average pooling",
         "nested sequential",
     ],
 )

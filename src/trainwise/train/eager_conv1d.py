@@ -31,6 +31,12 @@ from torch.autograd.function import once_differentiable
 from trainwise.models.rows_1d import RowConv1d
 from trainwise.train.conv1d_links import hooked, layout_free_links
 from trainwise.train.conv_as_matmul import plain_conv1d
+from trainwise.train.rows_pool1d import (
+    in_rows_layout,
+    max_pool1d_rows,
+    plain_max_pool1d,
+    pooled_length,
+)
 
 # Above this many forward FLOPs a stride-1, multi-channel layer is compute-bound and oneDNN's
 # direct convolution is as fast or faster than the gathered matrix product (measured per layer).
@@ -200,29 +206,52 @@ def gathers_well(conv: nn.Conv1d, batch: int, length: int) -> bool:
 
 @contextmanager
 def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iterator[None]:
-    """While inside, the model's plain 1-D convolutions that `gathers_well` compute by windows.
+    """While inside, the model's plain 1-D convolutions that `gathers_well` compute by windows,
+    and its plain `nn.MaxPool1d` layers pool the windows' memory as it is (`rows_pool1d`).
 
     Set per module instance and removed on leaving, so the model's class, parameters and
     everything after training (prediction, export) stay the library's. A module that already
     has a forward of its own is left alone.
     """
     kinds = (nn.Conv1d, RowConv1d)
-    convs = [m for m in model.modules() if plain_conv1d(m, kinds) and "forward" not in vars(m)]
-    if not enabled:
-        convs = []
-    links = layout_free_links(model, convs)
+    fresh = [m for m in model.modules() if "forward" not in vars(m)] if enabled else []
+    convs = [m for m in fresh if plain_conv1d(m, kinds)]
+    pools = [m for m in fresh if plain_max_pool1d(m)]
+    links = layout_free_links(model, convs + pools)
     for conv in convs:
         conv.forward = _WindowedForward(conv, links.get(conv, ()))  # type: ignore[method-assign]
+    for pool in pools:
+        pool.forward = _PooledForward(pool, links.get(pool, ()))  # type: ignore[method-assign]
     try:
         yield
     finally:
-        for conv in convs:
-            del conv.forward
+        for module in convs + pools:
+            del module.forward
 
 
 def _out_length(conv: nn.Conv1d, length: int) -> int:
     (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
     return (length + 2 * padding - kernel) // stride + 1
+
+
+def _reader_takes_rows(link: tuple[nn.Module, ...], batch: int, length: int, channels: int) -> bool:
+    """Whether an output of this size can stay in (N, L, C) memory: the link's reader computes
+    by windows or pools it as it is, and no hook (a user's may `.view` what it sees) is on the
+    way; hooks are read now, since a callback may add them during training."""
+    if not link or any(hooked(module) for module in link):
+        return False
+    reader = link[-1]
+    if type(reader) is nn.MaxPool1d:
+        return channels > 1  # one channel is both layouts: the library's call
+    return gathers_well(reader, batch, length)
+
+
+def _training_pass(x: torch.Tensor, weight: torch.Tensor | None = None) -> bool:
+    """A forward pass a backward pass will follow, outside autocast: where the window product
+    and the rows pooling pay. A forward pass alone (validation) is the library's strength:
+    800 validation rows of the benchmark CNN took 3.2 ms against 4.6 by windows."""
+    wants_grad = x.requires_grad or (weight is not None and weight.requires_grad)
+    return torch.is_grad_enabled() and wants_grad and not torch.is_autocast_enabled(x.device.type)
 
 
 class _WindowedForward:
@@ -232,29 +261,16 @@ class _WindowedForward:
 
     def __init__(self, conv: nn.Conv1d, link: tuple[nn.Module, ...] = ()) -> None:
         self.conv = conv
-        self.link = link  # element-wise modules, then the convolution that reads the output
-
-    def _rows_out(self, batch: int, length: int) -> bool:
-        """Whether the output can stay in (N, L, C) memory: the consumer computes by windows
-        too, and no hook (a user's may `.view` what it sees) is on the way; hooks are read
-        now, since a callback may add them during training."""
-        if not self.link or any(hooked(module) for module in (self.conv, *self.link)):
-            return False
-        return gathers_well(self.link[-1], batch, _out_length(self.conv, length))
+        self.link = link  # element-wise modules, then the module that reads the output
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
         (stride,), (padding,) = conv.stride, conv.padding
-        # a forward pass alone (validation) is the library's strength: its cost was the
-        # backward pass (800 validation rows of the benchmark CNN: 3.2 ms against 4.6 by
-        # windows); autocast's dtypes are the library's business too
-        if (
-            torch.is_grad_enabled()
-            and (x.requires_grad or conv.weight.requires_grad)
-            and not torch.is_autocast_enabled(x.device.type)
-        ):
+        if _training_pass(x, conv.weight):
             if x.ndim == 3 and gathers_well(conv, x.shape[0], x.shape[2]):
-                rows_out = self._rows_out(x.shape[0], x.shape[2])
+                rows_out = not hooked(conv) and _reader_takes_rows(
+                    self.link, x.shape[0], _out_length(conv, x.shape[2]), conv.out_channels
+                )
                 return conv1d_by_windows(x, conv.weight, conv.bias, stride, padding, rows_out)
             if (
                 x.ndim == 4
@@ -264,3 +280,22 @@ class _WindowedForward:
             ):
                 return row_conv1d_by_windows(x, conv.weight, conv.bias, stride, padding)
         return type(conv).forward(conv, x)
+
+
+class _PooledForward:
+    """The forward pass set on each switched `nn.MaxPool1d`: an input in (N, L, C) memory (a
+    linked convolution's output) is pooled as it is; any other input takes the library's call."""
+
+    def __init__(self, pool: nn.MaxPool1d, link: tuple[nn.Module, ...] = ()) -> None:
+        self.pool = pool
+        self.link = link
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        pool = self.pool
+        if _training_pass(x) and in_rows_layout(x):
+            n, channels, length = x.shape
+            rows_out = not hooked(pool) and _reader_takes_rows(
+                self.link, n, pooled_length(pool, length), channels
+            )
+            return max_pool1d_rows(pool, x, rows_out)
+        return type(pool).forward(pool, x)
