@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import trainwise
+from trainwise.train import eager_conv1d
 from trainwise.train.conv1d_links import layout_free_links
 from trainwise.train.eager_conv1d import convs_as_matmul_for_training
 
@@ -83,6 +84,23 @@ class StoresFeatures(Functional):
         return self.head(F.relu(self.c3(F.relu(self.c2(self.features)))).flatten(1))
 
 
+class FunctionalPools(nn.Module):
+    """Pooling called in `forward`: it reads any strides and keeps its input's layout."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv1d(1, 8, 5, padding=2)
+        self.c2 = nn.Conv1d(8, 8, 3, padding=1)
+        self.c3 = nn.Conv1d(8, 8, 3, padding=1)
+        self.head = nn.Linear(8 * 5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.max_pool1d(F.relu(self.c1(x.unsqueeze(1))), 2)
+        x = F.avg_pool1d(F.relu(self.c2(x)), 2)
+        x = F.max_pool1d(F.relu(self.c3(x)), 2)
+        return self.head(x.view(x.shape[0], -1))
+
+
 def _links(net: nn.Module) -> dict[str, str]:
     names = {m: n for n, m in net.named_modules()}
     return {
@@ -93,6 +111,7 @@ def _links(net: nn.Module) -> dict[str, str]:
 
 def test_a_functional_forward_links_each_convolution_to_the_next() -> None:
     assert _links(Functional()) == {"c1": "c2", "c2": "c3"}
+    assert _links(FunctionalPools()) == {"c1": "c2", "c2": "c3"}  # c3's pool output is viewed
 
 
 @pytest.mark.parametrize(
@@ -107,7 +126,7 @@ def test_a_functional_forward_links_each_convolution_to_the_next() -> None:
             nn.Sequential(nn.Conv1d(1, 6, 3), nn.MaxPool1d(2), nn.Conv1d(6, 6, 3)),
             {"0": "1", "1": "2"},
         ),
-        (nn.Sequential(nn.Conv1d(1, 6, 3), nn.AvgPool1d(2), nn.Conv1d(6, 6, 3)), {}),
+        (nn.Sequential(nn.Conv1d(1, 6, 3), nn.AvgPool1d(2), nn.Conv1d(6, 6, 3)), {"0": "2"}),
         (
             nn.Sequential(nn.Conv1d(1, 6, 3), nn.Sequential(nn.ReLU(), nn.Conv1d(6, 6, 3))),
             {"0": "1.1"},
@@ -150,7 +169,7 @@ def _saved_strides(net: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
 
 
 @pytest.mark.parametrize(
-    "net_class", [Functional, ViewBetween, ReadTwice, CalledTwice, Untraceable]
+    "net_class", [Functional, FunctionalPools, ViewBetween, ReadTwice, CalledTwice, Untraceable]
 )
 def test_linked_models_train_as_the_library_does(net_class: type[nn.Module]) -> None:
     torch.manual_seed(0)
@@ -209,3 +228,55 @@ def test_a_fit_of_a_functional_model_is_the_library_fit_up_to_rounding() -> None
     for a, b in zip(windowed.history, library.history, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     assert not any("forward" in vars(m) for m in windowed.model.modules())
+
+
+def test_a_functional_models_pools_keep_the_windows_memory() -> None:
+    net = FunctionalPools()
+    with convs_as_matmul_for_training(net):
+        strides = _saved_strides(net, torch.randn(16, 40))
+    # the ReLUs before the first two pools keep (N, L, C) memory; c3's output is viewed
+    assert (8 * 40, 1, 8) in strides and (8 * 20, 1, 8) in strides
+    assert (8 * 10, 10, 1) in strides
+
+
+def _ops(fn) -> set[str]:  # type: ignore[no-untyped-def]
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        fn()
+    return {event.name for event in prof.events()}
+
+
+def test_a_reader_takes_the_windows_memory_at_any_size_the_windows_fit() -> None:
+    """A stride-1 layer of 63 MFLOP keeps the library call from a contiguous input, but an input
+    already in (N, L, C) memory needs no transposing copy, so it computes by windows."""
+    torch.manual_seed(0)
+    wide = nn.Conv1d(64, 64, 3, padding=1)
+    net = nn.Sequential(nn.Conv1d(1, 64, 3, stride=2, padding=1), nn.ReLU(), wide)
+    x = torch.randn(64, 1, 80)
+    with convs_as_matmul_for_training(net):
+        linked = _ops(lambda: net(x).sum().backward())
+        alone = _ops(lambda: wide(torch.randn(64, 64, 40)).sum().backward())
+    assert "aten::convolution" not in linked
+    assert "aten::convolution" in alone
+
+
+def test_a_reader_that_cannot_take_windows_hands_on_a_contiguous_output(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Windows too large for the reader: the library computes it from the (N, L, C) memory,
+    and what it returns to the user's code is contiguous (its 1-D convolutions return that
+    layout from any input), with the library's gradients."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv1d(1, 6, 3, padding=1), nn.ReLU(), nn.Conv1d(6, 4, 3)).double()
+    x = torch.randn(8, 1, 20, dtype=torch.float64, requires_grad=True)
+    leaves = [x, *net.parameters()]
+    expected_out = net(x)
+    expected = torch.autograd.grad(expected_out.square().sum(), leaves)
+    # the first layer's windows (8 x 20 x 3 x 1 values) fit; the second's (8 x 18 x 3 x 6) not
+    monkeypatch.setattr(eager_conv1d, "MAX_WINDOW_VALUES", 1000)
+    with convs_as_matmul_for_training(net):
+        out = net(x)
+        got = torch.autograd.grad(out.square().sum(), leaves)
+    assert out.is_contiguous() and out.view(8, -1).shape == (8, 72)
+    torch.testing.assert_close(out, expected_out)
+    for a, b in zip(got, expected, strict=True):
+        torch.testing.assert_close(a, b)

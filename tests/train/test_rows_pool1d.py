@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from trainwise.train.eager_conv1d import convs_as_matmul_for_training
-from trainwise.train.rows_pool1d import in_rows_layout, max_pool1d_rows, pooled_length
+from trainwise.train.rows_pool1d import in_rows_layout, max_pool1d_rows
 
 SETTINGS = [
     (kernel, stride, padding, dilation, ceil_mode)
@@ -41,7 +41,6 @@ def test_rows_pooling_is_the_librarys_exactly(
     upstream = torch.randn(expected.shape, dtype=torch.float64, generator=gen)
     (expected_grad,) = torch.autograd.grad(expected, [x], upstream)
     out = max_pool1d_rows(pool, x, rows_out)
-    assert out.shape[-1] == pooled_length(pool, 11)
     assert in_rows_layout(out) if rows_out else out.is_contiguous()
     assert torch.equal(out, expected)
     (grad,) = torch.autograd.grad(out, [x], upstream)

@@ -10,9 +10,10 @@ product's layout depends on everything that reads it: a windowed convolution or 
 `nn.MaxPool1d` reads any strides, but a user's `.view(batch, -1)` needs the contiguous layout.
 `torch.fx`'s symbolic trace records where each module's output goes, through a user's own
 `forward` as well as an `nn.Sequential`: a link is a convolution or pooling layer called
-once, then only element-wise steps (each the sole reader of the one before), then another
-windowed convolution or pooling layer. Everything else (a model that cannot be traced, an
-output read twice, a normalisation layer between) keeps the contiguous layout.
+once, then only element-wise steps or pooling that keeps its input's layout (each the sole
+reader of the one before), then another windowed convolution or pooling layer. Everything
+else (a model that cannot be traced, an output read twice, a normalisation layer between)
+keeps the contiguous layout.
 """
 
 from __future__ import annotations
@@ -61,6 +62,9 @@ ELEMENTWISE_FUNCTIONS = {
     torch.sigmoid,
 }
 ELEMENTWISE_METHODS = {"relu", "relu_", "tanh", "tanh_", "sigmoid", "sigmoid_"}
+# Pooling that reads any strides and gives its output its input's layout: a step on the way too.
+POOLING_MODULES = (nn.AvgPool1d,)
+POOLING_FUNCTIONS = {F.max_pool1d, F.avg_pool1d, torch.max_pool1d}
 # The trace runs on a copy (a user's forward may store what it computes on the module); above
 # this many parameter and buffer values (64 MiB of float32) the copy costs more than it saves.
 MAX_COPIED_VALUES = 2**24
@@ -131,15 +135,15 @@ def _links_in(graph: fx.Graph, named: dict[str, nn.Module], candidates: set[int]
             if module is not None and id(module) in candidates:
                 links[producer] = (*on_the_way, module)
                 break
-            if module is not None and type(module) in ELEMENTWISE_MODULES:
+            if module is not None and type(module) in (*ELEMENTWISE_MODULES, *POOLING_MODULES):
                 on_the_way.append(module)
-            elif not _elementwise_call(reader):
+            elif not _passes_through(reader):
                 break
             current = reader
     return links
 
 
-def _elementwise_call(node: fx.Node) -> bool:
+def _passes_through(node: fx.Node) -> bool:
     if node.op == "call_function":
-        return node.target in ELEMENTWISE_FUNCTIONS
+        return node.target in ELEMENTWISE_FUNCTIONS or node.target in POOLING_FUNCTIONS
     return node.op == "call_method" and node.target in ELEMENTWISE_METHODS

@@ -35,7 +35,6 @@ from trainwise.train.rows_pool1d import (
     in_rows_layout,
     max_pool1d_rows,
     plain_max_pool1d,
-    pooled_length,
 )
 
 # Above this many forward FLOPs a stride-1, multi-channel layer is compute-bound and oneDNN's
@@ -183,21 +182,28 @@ def row_conv1d_by_windows(
     return out.unsqueeze(1).permute(0, 3, 1, 2)
 
 
+def windows_fit(conv: nn.Conv1d, batch: int, length: int) -> bool:
+    """Whether the window product can take this layer and input at all: windows over
+    `MAX_WINDOW_VALUES` (they are kernel × the input, kept for the backward pass) and inputs
+    shorter than the kernel (the library's error names them) stay with the library."""
+    (kernel,), (padding,) = conv.kernel_size, conv.padding
+    if length + 2 * padding < kernel:
+        return False
+    return batch * _out_length(conv, length) * kernel * conv.in_channels <= MAX_WINDOW_VALUES
+
+
 def gathers_well(conv: nn.Conv1d, batch: int, length: int) -> bool:
     """Whether the window product beats the library call for this layer and input.
 
     Strided, pointwise and one-channel layers, and any layer under `SMALL_LAYER_FLOPS`, are
     bound by per-call overhead and data movement that the product avoids; larger stride-1
-    layers are compute-bound, where oneDNN's direct convolution is as fast or faster. Windows
-    over `MAX_WINDOW_VALUES` (they are kernel × the input, kept for the backward pass) and
-    inputs shorter than the kernel (the library's error names them) stay with the library.
+    layers are compute-bound, where oneDNN's direct convolution is as fast or faster (from a
+    contiguous input; see `_WindowedForward` for one already in (N, L, C) memory).
     """
-    (kernel,), (stride,), (padding,) = conv.kernel_size, conv.stride, conv.padding
-    if length + 2 * padding < kernel:
+    if not windows_fit(conv, batch, length):
         return False
+    (kernel,), (stride,) = conv.kernel_size, conv.stride
     out_length = _out_length(conv, length)
-    if batch * out_length * kernel * conv.in_channels > MAX_WINDOW_VALUES:
-        return False
     if stride > 1 or kernel == 1 or conv.in_channels == 1:
         return True
     flops = 2 * batch * out_length * conv.out_channels * conv.in_channels * kernel
@@ -234,16 +240,12 @@ def _out_length(conv: nn.Conv1d, length: int) -> int:
     return (length + 2 * padding - kernel) // stride + 1
 
 
-def _reader_takes_rows(link: tuple[nn.Module, ...], batch: int, length: int, channels: int) -> bool:
-    """Whether an output of this size can stay in (N, L, C) memory: the link's reader computes
-    by windows or pools it as it is, and no hook (a user's may `.view` what it sees) is on the
-    way; hooks are read now, since a callback may add them during training."""
-    if not link or any(hooked(module) for module in link):
-        return False
-    reader = link[-1]
-    if type(reader) is nn.MaxPool1d:
-        return channels > 1  # one channel is both layouts: the library's call
-    return gathers_well(reader, batch, length)
+def _reader_takes_rows(link: tuple[nn.Module, ...], channels: int) -> bool:
+    """Whether an output can stay in (N, L, C) memory: a link leads to a reader (a switched
+    convolution or pooling layer, which take that memory at any size) and no hook (a user's
+    may `.view` what it sees) is on the way; hooks are read now, since a callback may add
+    them during training. One channel is both layouts: nothing to gain."""
+    return bool(link) and channels > 1 and not any(hooked(module) for module in link)
 
 
 def _training_pass(x: torch.Tensor, weight: torch.Tensor | None = None) -> bool:
@@ -267,11 +269,15 @@ class _WindowedForward:
         conv = self.conv
         (stride,), (padding,) = conv.stride, conv.padding
         if _training_pass(x, conv.weight):
-            if x.ndim == 3 and gathers_well(conv, x.shape[0], x.shape[2]):
-                rows_out = not hooked(conv) and _reader_takes_rows(
-                    self.link, x.shape[0], _out_length(conv, x.shape[2]), conv.out_channels
-                )
-                return conv1d_by_windows(x, conv.weight, conv.bias, stride, padding, rows_out)
+            if x.ndim == 3:
+                n, _, length = x.shape
+                rows_in = in_rows_layout(x)
+                # an input already in (N, L, C) memory (a linked output) needs no transposing
+                # copy: stride-1 layers of 39-126 MFLOP then took 0.49-1.22 of the library's
+                # time from the same input (docs/benchmarks.md), so the windows take any size
+                if gathers_well(conv, n, length) or (rows_in and windows_fit(conv, n, length)):
+                    rows_out = not hooked(conv) and _reader_takes_rows(self.link, conv.out_channels)
+                    return conv1d_by_windows(x, conv.weight, conv.bias, stride, padding, rows_out)
             if (
                 x.ndim == 4
                 and type(conv) is RowConv1d
@@ -293,9 +299,6 @@ class _PooledForward:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         pool = self.pool
         if _training_pass(x) and in_rows_layout(x):
-            n, channels, length = x.shape
-            rows_out = not hooked(pool) and _reader_takes_rows(
-                self.link, n, pooled_length(pool, length), channels
-            )
+            rows_out = not hooked(pool) and _reader_takes_rows(self.link, x.shape[1])
             return max_pool1d_rows(pool, x, rows_out)
         return type(pool).forward(pool, x)

@@ -30,16 +30,6 @@ def in_rows_layout(x: torch.Tensor) -> bool:
     return x.ndim == 3 and x.shape[1] > 1 and x.stride(1) == 1 and x.stride(2) == x.shape[1]
 
 
-def pooled_length(pool: nn.MaxPool1d, length: int) -> int:
-    kernel, stride, padding, dilation = _sizes(pool)
-    span = length + 2 * padding - dilation * (kernel - 1) - 1
-    if pool.ceil_mode:
-        out = -(-span // stride) + 1
-        # the last window must start inside the input or its left padding
-        return out - 1 if (out - 1) * stride >= length + padding else out
-    return span // stride + 1
-
-
 def max_pool1d_rows(pool: nn.MaxPool1d, x: torch.Tensor, rows_out: bool) -> torch.Tensor:
     """`pool(x)` for an `in_rows_layout` input; the output contiguous, or with `rows_out` in the
     (batch, length, channels) memory too (for a reader that takes any strides)."""
