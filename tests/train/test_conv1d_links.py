@@ -101,11 +101,22 @@ class FunctionalPools(nn.Module):
         return self.head(x.view(x.shape[0], -1))
 
 
+class AppendsFeatures(Functional):
+    def __init__(self) -> None:
+        super().__init__()
+        self.acts: list[torch.Tensor] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.c1(x.unsqueeze(1)))
+        self.acts.append(h)
+        return self.head(F.relu(self.c3(F.relu(self.c2(h)))).flatten(1))
+
+
 def _links(net: nn.Module) -> dict[str, str]:
     names = {m: n for n, m in net.named_modules()}
     return {
         names[p]: names[on_the_way[-1]]
-        for p, on_the_way in layout_free_links(net, _convs(net)).items()
+        for p, (on_the_way, _) in layout_free_links(net, _convs(net)).items()
     }
 
 
@@ -149,10 +160,20 @@ def test_only_outputs_read_by_element_wise_steps_and_a_convolution_alone_are_lin
     assert _links(net) == expected
 
 
-def test_the_trace_runs_on_a_copy_of_the_model() -> None:
+def test_a_forward_that_keeps_a_value_gets_no_links_and_its_model_is_left_alone() -> None:
+    """What a forward keeps (on the module, in a list) could reach anything; the trace runs on
+    a copy, so no tracing value is left on the user's module or in a hook's list."""
     net = StoresFeatures()
-    assert _links(net) == {"c1": "c2", "c2": "c3"}
-    assert "features" not in vars(net)  # no tracing value left on the user's module
+    seen: list[object] = []
+    net.c2.register_forward_hook(lambda m, i, o: seen.append(o))
+    assert _links(net) == {}
+    assert "features" not in vars(net) and seen == []
+    keeps_in_a_list = AppendsFeatures()
+    assert _links(keeps_in_a_list) == {}
+    with convs_as_matmul_for_training(net):
+        net(torch.randn(4, 40)).sum().backward()
+    assert net.features.is_contiguous()
+    assert len(seen) == 1 and seen[0].is_contiguous()
 
 
 def _saved_strides(net: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
@@ -280,3 +301,85 @@ def test_a_reader_that_cannot_take_windows_hands_on_a_contiguous_output(
     torch.testing.assert_close(out, expected_out)
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a, b)
+
+
+class Block(nn.Module):
+    def __init__(self, channels_in: int, channels_out: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(channels_in, channels_out, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(x))
+
+
+def _blocks() -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(Block(1, 8), Block(8, 8), nn.Flatten(), nn.Linear(8 * 20, 2))
+
+
+def _any_rows(strides: list[tuple[int, ...]]) -> bool:
+    return any(s[1] == 1 for s in strides)
+
+
+def test_hooks_on_an_enclosing_block_see_contiguous_tensors_and_never_tracing_values() -> None:
+    net = _blocks()
+    seen: list[torch.Tensor] = []
+    net[0].register_forward_hook(lambda m, i, o: seen.append(o))
+    assert _links(net) == {"0.conv": "1.conv"}  # hooks are judged when the model runs
+    assert seen == []  # the trace did not run the user's hook
+    with convs_as_matmul_for_training(net):
+        net(torch.randn(2, 1, 20)).sum().backward()
+    assert len(seen) == 1 and seen[0].view(2, -1).shape == (2, 160)
+
+
+def test_a_backward_hook_sees_contiguous_gradients() -> None:
+    net = _blocks()
+    grads: list[torch.Tensor] = []
+    net[1].register_full_backward_hook(lambda m, gi, go: grads.extend([*gi, *go]))
+    x = torch.randn(2, 1, 20, requires_grad=True)
+    with convs_as_matmul_for_training(net):
+        net(x).sum().backward()
+    assert grads and all(g.is_contiguous() for g in grads)
+
+
+def test_links_hold_only_inside_the_traced_forward_in_training_mode() -> None:
+    """A part called alone (a callback, an auxiliary loss) or the model in eval mode with
+    gradients on (its branches may differ from the traced ones) hands on contiguous outputs."""
+    net = _blocks()
+    x = torch.randn(2, 1, 20, requires_grad=True)
+    with convs_as_matmul_for_training(net):
+        assert _any_rows(_saved_strides(net, x))  # the traced pass: linked
+        assert net[0](x).view(2, -1).shape == (2, 160)
+        net.eval()
+        assert not _any_rows(_saved_strides(net, x))
+        net.train()
+        net[1].eval()  # one part in another mode is enough
+        assert not _any_rows(_saved_strides(net, x))
+
+
+def test_a_lazy_module_leaves_the_model_untraced_without_an_error() -> None:
+    net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Conv1d(4, 4, 3), nn.LazyLinear(3))
+    assert _links(net) == {}
+    with convs_as_matmul_for_training(net):
+        assert net(torch.randn(2, 1, 10)).shape == (2, 4, 3)
+
+
+class AutocastPool(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv1d(4, 8, 3)
+        self.c2 = nn.Conv1d(4, 4, 3)
+        self.pool = nn.MaxPool1d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.c1(F.relu(self.c2(x)))
+        with torch.autocast("cpu", torch.bfloat16):
+            h = self.pool(h)
+        return h.view(h.shape[0], -1)
+
+
+def test_a_pool_outside_the_training_pass_hands_on_a_contiguous_output() -> None:
+    net = AutocastPool()
+    assert _links(net) == {"c2": "c1", "c1": "pool"}
+    with convs_as_matmul_for_training(net):
+        assert net(torch.randn(2, 4, 20)).shape == (2, 8 * 8)

@@ -19,8 +19,11 @@ keeps the contiguous layout.
 from __future__ import annotations
 
 import warnings
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from copy import deepcopy
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,13 +72,41 @@ POOLING_FUNCTIONS = {F.max_pool1d, F.avg_pool1d, torch.max_pool1d}
 # this many parameter and buffer values (64 MiB of float32) the copy costs more than it saves.
 MAX_COPIED_VALUES = 2**24
 
-Links = dict[nn.Module, tuple[nn.Module, ...]]
+
+class LinkScope:
+    """The traced module a set of links belongs to. The links hold only while its own forward
+    runs (not for a part called alone, or a layer shared with another model), with every
+    module in training mode (the pass the trace followed) and no hook anywhere inside (a
+    hook on an enclosing block sees what crosses its boundary)."""
+
+    def __init__(self, root: nn.Module) -> None:
+        self.root = root
+        self.modules = list(root.modules())
+        self.depth = 0
+        self.open = False
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """The root's forward while the links exist: opens the scope around the real one."""
+        if self.depth == 0:
+            self.open = all(m.training and not hooked(m) for m in self.modules)
+        self.depth += 1
+        try:
+            return type(self.root).forward(self.root, *args, **kwargs)
+        finally:
+            self.depth -= 1
+            if self.depth == 0:
+                self.open = False
+
+
+# a switched module → the modules its output passes on the way (its reader last), and the scope
+Links = dict[nn.Module, tuple[tuple[nn.Module, ...], LinkScope]]
 
 
 def layout_free_links(model: nn.Module, switched: list[nn.Module]) -> Links:
     """Each of the `switched` modules (only `nn.Conv1d` and `nn.MaxPool1d` ones count) whose
-    output reaches another of them through element-wise steps alone, mapped to the modules on
-    the way, that reader last."""
+    output reaches another of them through element-wise steps and layout-keeping pooling
+    alone, mapped to the modules on the way (that reader last) and the traced module whose
+    forward the link belongs to."""
     candidates = {id(m) for m in switched if type(m) in (nn.Conv1d, nn.MaxPool1d)}
     links: Links = {}
     _collect(model, candidates, links)
@@ -83,13 +114,24 @@ def layout_free_links(model: nn.Module, switched: list[nn.Module]) -> Links:
 
 
 def hooked(module: nn.Module) -> bool:
-    """Whether a forward hook would see this module's input or output: a user's hook may
-    `.view` what it is given."""
+    """Whether a hook would see this module's input, output or their gradients: a user's hook
+    may `.view` what it is given."""
     return bool(
         module._forward_hooks
         or module._forward_pre_hooks
-        or nn.modules.module._global_forward_hooks
-        or nn.modules.module._global_forward_pre_hooks
+        or module._backward_hooks
+        or module._backward_pre_hooks
+        or _global_hooks()
+    )
+
+
+def _global_hooks() -> bool:
+    hooks = nn.modules.module
+    return bool(
+        hooks._global_forward_hooks
+        or hooks._global_forward_pre_hooks
+        or hooks._global_backward_hooks
+        or hooks._global_backward_pre_hooks
     )
 
 
@@ -102,25 +144,69 @@ def _collect(module: nn.Module, candidates: set[int], links: Links) -> None:
         for child in module.children():
             _collect(child, candidates, links)
         return
-    links.update(_links_in(graph, dict(module.named_modules()), candidates))
+    found = _links_in(graph, dict(module.named_modules()), candidates)
+    if found and "forward" not in vars(module):  # the scope sets the root's forward
+        scope = LinkScope(module)
+        links.update({producer: (on_the_way, scope) for producer, on_the_way in found.items()})
 
 
 def _traced(module: nn.Module) -> fx.Graph | None:
-    tensors = [*module.parameters(), *module.buffers()]
-    if sum(t.numel() for t in tensors) > MAX_COPIED_VALUES:
+    """The graph of the module's forward in training mode, traced on a copy: a user's forward
+    may store what it computes (`self.features = h`), and a trace passes it tracing values.
+    None where the trace cannot follow the forward, or where the forward keeps a value the
+    graph does not show (on a module, in a list): that value could reach anything."""
+    if _global_hooks():  # they would run on the tracing values
         return None
     try:
+        tensors = [*module.parameters(), *module.buffers()]
+        if sum(t.numel() for t in tensors) > MAX_COPIED_VALUES:
+            return None
+        with _hooks_set_aside(module), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            copy = deepcopy(module)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # in training mode: the trace follows the branches a training step takes
-            return fx.Tracer().trace(deepcopy(module).train())
-    except Exception:  # data-dependent control flow, an uncopyable attribute: no links here
+            graph = fx.Tracer().trace(copy.train())  # the branches a training step takes
+    except Exception:  # data-dependent control flow, an uncopyable attribute, a lazy module
         return None
+    if any(_holds_proxy(vars(m)) for m in copy.modules()):
+        return None
+    return graph
 
 
-def _links_in(graph: fx.Graph, named: dict[str, nn.Module], candidates: set[int]) -> Links:
+@contextmanager
+def _hooks_set_aside(module: nn.Module) -> Iterator[None]:
+    """The module's hooks out of the way while it is copied: the copy must not run a user's
+    hook on tracing values, and a hook's owner (a bound method's object) must not be copied."""
+    names = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks")
+    kept = [(m, name, getattr(m, name)) for m in module.modules() for name in names]
+    for m, name, _ in kept:
+        setattr(m, name, OrderedDict())
+    try:
+        yield
+    finally:
+        for m, name, hooks in kept:
+            setattr(m, name, hooks)
+
+
+def _holds_proxy(value: Any, depth: int = 0) -> bool:
+    """Whether a tracing value was kept here, in containers up to three levels down."""
+    if isinstance(value, fx.Proxy):
+        return True
+    if depth >= 3:
+        return False
+    if isinstance(value, dict):
+        return any(_holds_proxy(v, depth + 1) for v in value.values())
+    if isinstance(value, (list, tuple, set)):
+        return any(_holds_proxy(v, depth + 1) for v in value)
+    return False
+
+
+def _links_in(
+    graph: fx.Graph, named: dict[str, nn.Module], candidates: set[int]
+) -> dict[nn.Module, tuple[nn.Module, ...]]:
     calls = Counter(node.target for node in graph.nodes if node.op == "call_module")
-    links: Links = {}
+    links: dict[nn.Module, tuple[nn.Module, ...]] = {}
     for node in graph.nodes:
         if node.op != "call_module" or calls[node.target] != 1:
             continue  # a module called twice hands one output to an unknown reader

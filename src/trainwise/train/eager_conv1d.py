@@ -29,7 +29,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from trainwise.models.rows_1d import RowConv1d
-from trainwise.train.conv1d_links import hooked, layout_free_links
+from trainwise.train.conv1d_links import LinkScope, layout_free_links
 from trainwise.train.conv_as_matmul import plain_conv1d
 from trainwise.train.rows_pool1d import (
     in_rows_layout,
@@ -43,6 +43,10 @@ SMALL_LAYER_FLOPS = 8e6
 # Windows above this many values (64 MiB of float32) stay with the library: they are kept for the
 # backward pass, where the library keeps only the input (a 251-tap kernel would keep 251 copies).
 MAX_WINDOW_VALUES = 2**24
+# A layer given (N, L, C) memory by a linked one computes by windows at any size up to this many
+# values (8 MiB): the library's call would need a transposing copy; larger windows would keep
+# many times the memory the library keeps, layer after layer.
+MAX_ROWS_WINDOW_VALUES = 2**21
 
 
 class _WindowsMatmul(torch.autograd.Function):
@@ -182,14 +186,16 @@ def row_conv1d_by_windows(
     return out.unsqueeze(1).permute(0, 3, 1, 2)
 
 
-def windows_fit(conv: nn.Conv1d, batch: int, length: int) -> bool:
+def windows_fit(
+    conv: nn.Conv1d, batch: int, length: int, max_values: int = MAX_WINDOW_VALUES
+) -> bool:
     """Whether the window product can take this layer and input at all: windows over
-    `MAX_WINDOW_VALUES` (they are kernel × the input, kept for the backward pass) and inputs
-    shorter than the kernel (the library's error names them) stay with the library."""
+    `max_values` (they are kernel × the input, kept for the backward pass) and inputs shorter
+    than the kernel (the library's error names them) stay with the library."""
     (kernel,), (padding,) = conv.kernel_size, conv.padding
     if length + 2 * padding < kernel:
         return False
-    return batch * _out_length(conv, length) * kernel * conv.in_channels <= MAX_WINDOW_VALUES
+    return batch * _out_length(conv, length) * kernel * conv.in_channels <= max_values
 
 
 def gathers_well(conv: nn.Conv1d, batch: int, length: int) -> bool:
@@ -224,14 +230,17 @@ def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iter
     convs = [m for m in fresh if plain_conv1d(m, kinds)]
     pools = [m for m in fresh if plain_max_pool1d(m)]
     links = layout_free_links(model, convs + pools)
+    roots = list({id(scope): scope for _, scope in links.values()}.values())
     for conv in convs:
-        conv.forward = _WindowedForward(conv, links.get(conv, ()))  # type: ignore[method-assign]
+        conv.forward = _WindowedForward(conv, *links.get(conv, ((), None)))  # type: ignore[method-assign]
     for pool in pools:
-        pool.forward = _PooledForward(pool, links.get(pool, ()))  # type: ignore[method-assign]
+        pool.forward = _PooledForward(pool, *links.get(pool, ((), None)))  # type: ignore[method-assign]
+    for scope in roots:
+        scope.root.forward = scope  # type: ignore[method-assign]
     try:
         yield
     finally:
-        for module in convs + pools:
+        for module in [*convs, *pools, *(scope.root for scope in roots)]:
             del module.forward
 
 
@@ -240,12 +249,11 @@ def _out_length(conv: nn.Conv1d, length: int) -> int:
     return (length + 2 * padding - kernel) // stride + 1
 
 
-def _reader_takes_rows(link: tuple[nn.Module, ...], channels: int) -> bool:
+def _rows_out(link: tuple[nn.Module, ...], scope: LinkScope | None, channels: int) -> bool:
     """Whether an output can stay in (N, L, C) memory: a link leads to a reader (a switched
-    convolution or pooling layer, which take that memory at any size) and no hook (a user's
-    may `.view` what it sees) is on the way; hooks are read now, since a callback may add
-    them during training. One channel is both layouts: nothing to gain."""
-    return bool(link) and channels > 1 and not any(hooked(module) for module in link)
+    convolution or pooling layer, which take that memory at any size) and the pass is the
+    one the link was traced in (`LinkScope`). One channel is both layouts: nothing to gain."""
+    return bool(link) and scope is not None and scope.open and channels > 1
 
 
 def _training_pass(x: torch.Tensor, weight: torch.Tensor | None = None) -> bool:
@@ -261,9 +269,12 @@ class _WindowedForward:
     closure), so that a deep copy of the model made inside (an averaged model, a snapshot)
     computes with its own weights, and such a copy can still be saved."""
 
-    def __init__(self, conv: nn.Conv1d, link: tuple[nn.Module, ...] = ()) -> None:
+    def __init__(
+        self, conv: nn.Conv1d, link: tuple[nn.Module, ...] = (), scope: LinkScope | None = None
+    ) -> None:
         self.conv = conv
-        self.link = link  # element-wise modules, then the module that reads the output
+        self.link = link  # the modules on the way, then the one that reads the output
+        self.scope = scope
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
@@ -275,8 +286,10 @@ class _WindowedForward:
                 # an input already in (N, L, C) memory (a linked output) needs no transposing
                 # copy: stride-1 layers of 39-126 MFLOP then took 0.49-1.22 of the library's
                 # time from the same input (docs/benchmarks.md), so the windows take any size
-                if gathers_well(conv, n, length) or (rows_in and windows_fit(conv, n, length)):
-                    rows_out = not hooked(conv) and _reader_takes_rows(self.link, conv.out_channels)
+                if gathers_well(conv, n, length) or (
+                    rows_in and windows_fit(conv, n, length, MAX_ROWS_WINDOW_VALUES)
+                ):
+                    rows_out = _rows_out(self.link, self.scope, conv.out_channels)
                     return conv1d_by_windows(x, conv.weight, conv.bias, stride, padding, rows_out)
             if (
                 x.ndim == 4
@@ -292,13 +305,18 @@ class _PooledForward:
     """The forward pass set on each switched `nn.MaxPool1d`: an input in (N, L, C) memory (a
     linked convolution's output) is pooled as it is; any other input takes the library's call."""
 
-    def __init__(self, pool: nn.MaxPool1d, link: tuple[nn.Module, ...] = ()) -> None:
+    def __init__(
+        self, pool: nn.MaxPool1d, link: tuple[nn.Module, ...] = (), scope: LinkScope | None = None
+    ) -> None:
         self.pool = pool
         self.link = link
+        self.scope = scope
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         pool = self.pool
-        if _training_pass(x) and in_rows_layout(x):
-            rows_out = not hooked(pool) and _reader_takes_rows(self.link, x.shape[1])
-            return max_pool1d_rows(pool, x, rows_out)
-        return type(pool).forward(pool, x)
+        if not in_rows_layout(x):
+            return type(pool).forward(pool, x)
+        if _training_pass(x):
+            return max_pool1d_rows(pool, x, _rows_out(self.link, self.scope, x.shape[1]))
+        # the library keeps the layout, and this output may go anywhere (autocast, no_grad)
+        return type(pool).forward(pool, x).contiguous()
