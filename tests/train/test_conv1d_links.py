@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import trainwise
+from layout_probes import profiled_ops, saved_strides
 from trainwise.train import eager_conv1d
 from trainwise.train.conv1d_links import layout_free_links
 from trainwise.train.eager_conv1d import convs_as_matmul_for_training
@@ -176,19 +177,6 @@ def test_a_forward_that_keeps_a_value_gets_no_links_and_its_model_is_left_alone(
     assert len(seen) == 1 and seen[0].is_contiguous()
 
 
-def _saved_strides(net: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
-    strides: list[tuple[int, ...]] = []
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        if t.ndim == 3:
-            strides.append(t.stride())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        net(x).sum().backward()
-    return strides
-
-
 @pytest.mark.parametrize(
     "net_class", [Functional, FunctionalPools, ViewBetween, ReadTwice, CalledTwice, Untraceable]
 )
@@ -207,7 +195,7 @@ def test_linked_models_train_as_the_library_does(net_class: type[nn.Module]) -> 
 def test_a_functional_models_linked_outputs_keep_the_products_memory() -> None:
     net = Functional()
     with convs_as_matmul_for_training(net):
-        strides = _saved_strides(net, torch.randn(16, 40))
+        strides = saved_strides(lambda: net(torch.randn(16, 40)).sum().backward())
     assert (8 * 20, 1, 8) in strides and (8 * 10, 1, 8) in strides
 
 
@@ -254,16 +242,10 @@ def test_a_fit_of_a_functional_model_is_the_library_fit_up_to_rounding() -> None
 def test_a_functional_models_pools_keep_the_windows_memory() -> None:
     net = FunctionalPools()
     with convs_as_matmul_for_training(net):
-        strides = _saved_strides(net, torch.randn(16, 40))
+        strides = saved_strides(lambda: net(torch.randn(16, 40)).sum().backward())
     # the ReLUs before the first two pools keep (N, L, C) memory; c3's output is viewed
     assert (8 * 40, 1, 8) in strides and (8 * 20, 1, 8) in strides
     assert (8 * 10, 10, 1) in strides
-
-
-def _ops(fn) -> set[str]:  # type: ignore[no-untyped-def]
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        fn()
-    return {event.name for event in prof.events()}
 
 
 def test_a_reader_takes_the_windows_memory_at_any_size_the_windows_fit() -> None:
@@ -274,8 +256,8 @@ def test_a_reader_takes_the_windows_memory_at_any_size_the_windows_fit() -> None
     net = nn.Sequential(nn.Conv1d(1, 64, 3, stride=2, padding=1), nn.ReLU(), wide)
     x = torch.randn(64, 1, 80)
     with convs_as_matmul_for_training(net):
-        linked = _ops(lambda: net(x).sum().backward())
-        alone = _ops(lambda: wide(torch.randn(64, 64, 40)).sum().backward())
+        linked = profiled_ops(lambda: net(x).sum().backward())
+        alone = profiled_ops(lambda: wide(torch.randn(64, 64, 40)).sum().backward())
     assert "aten::convolution" not in linked
     assert "aten::convolution" in alone
 
@@ -348,13 +330,13 @@ def test_links_hold_only_inside_the_traced_forward_in_training_mode() -> None:
     net = _blocks()
     x = torch.randn(2, 1, 20, requires_grad=True)
     with convs_as_matmul_for_training(net):
-        assert _any_rows(_saved_strides(net, x))  # the traced pass: linked
+        assert _any_rows(saved_strides(lambda: net(x).sum().backward()))  # the traced pass: linked
         assert net[0](x).view(2, -1).shape == (2, 160)
         net.eval()
-        assert not _any_rows(_saved_strides(net, x))
+        assert not _any_rows(saved_strides(lambda: net(x).sum().backward()))
         net.train()
         net[1].eval()  # one part in another mode is enough
-        assert not _any_rows(_saved_strides(net, x))
+        assert not _any_rows(saved_strides(lambda: net(x).sum().backward()))
 
 
 def test_a_lazy_module_leaves_the_model_untraced_without_an_error() -> None:

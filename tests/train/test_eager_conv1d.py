@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import trainwise
+from layout_probes import profiled_ops, saved_strides
 from trainwise.models.cnn1d import CNN1D
 from trainwise.models.rows_1d import RowConv1d, as_rows
 from trainwise.train.eager_conv1d import (
@@ -100,20 +101,6 @@ def _chain() -> nn.Sequential:
     ).double()
 
 
-def _saved_strides(fn) -> list[tuple[int, ...]]:  # type: ignore[no-untyped-def]
-    """The strides of every 3-D tensor autograd keeps for the backward pass."""
-    strides: list[tuple[int, ...]] = []
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        if t.ndim == 3:
-            strides.append(t.stride())
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        fn()
-    return strides
-
-
 def test_a_plain_sequential_hands_each_convolutions_rows_to_the_next_one() -> None:
     """Between two windowed convolutions of a plain `nn.Sequential`, with only element-wise
     modules between them, the output stays in the product's (N, L, C) memory; the results are
@@ -126,7 +113,7 @@ def test_a_plain_sequential_hands_each_convolutions_rows_to_the_next_one() -> No
     expected = torch.autograd.grad(expected_out, leaves, upstream)
     with convs_as_matmul_for_training(net):
         outs = []
-        strides = _saved_strides(lambda: outs.append(net(x)))
+        strides = saved_strides(lambda: outs.append(net(x)))
         (out,) = outs
         got = torch.autograd.grad(out, leaves, upstream)
     assert out.is_contiguous() and out.view(16, -1).shape == (16, 20)
@@ -194,22 +181,16 @@ def test_the_model_is_the_library_one_again_after_training() -> None:
     assert type(net.stem[0]) is RowConv1d
 
 
-def _ops(fn) -> set[str]:  # type: ignore[no-untyped-def]
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        fn()
-    return {event.name for event in prof.events()}
-
-
 def test_only_passes_that_a_backward_pass_follows_compute_by_windows() -> None:
     """A forward pass alone (validation) is where the library is fast."""
     conv = nn.Conv1d(4, 8, 3, stride=2, padding=1)
     x = torch.randn(16, 4, 20)
     with convs_as_matmul_for_training(conv):
-        training = _ops(lambda: conv(x).sum().backward())
+        training = profiled_ops(lambda: conv(x).sum().backward())
         with torch.no_grad():
-            evaluating = _ops(lambda: conv(x))
+            evaluating = profiled_ops(lambda: conv(x))
         conv.requires_grad_(False)
-        frozen = _ops(lambda: conv(x))
+        frozen = profiled_ops(lambda: conv(x))
     assert "aten::convolution" not in training and "aten::mm" in training
     assert "aten::convolution" in evaluating
     assert "aten::convolution" in frozen
@@ -262,7 +243,7 @@ def test_autocast_inside_keeps_the_library_call() -> None:
     conv = nn.Conv1d(4, 8, 3, stride=2, padding=1)
     x = torch.randn(16, 4, 20)
     with convs_as_matmul_for_training(conv), torch.autocast("cpu", torch.bfloat16):
-        ops = _ops(lambda: conv(x).float().sum().backward())
+        ops = profiled_ops(lambda: conv(x).float().sum().backward())
     assert "aten::convolution" in ops
 
 

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from layout_probes import saved_strides
 from trainwise.train.eager_conv1d import convs_as_matmul_for_training
 from trainwise.train.rows_pool1d import in_rows_layout, max_pool1d_rows
 
@@ -79,18 +80,9 @@ def test_a_conv_and_pool_network_trains_as_the_library_does_in_the_windows_memor
 def test_the_pools_of_a_plain_network_read_the_windows_memory() -> None:
     net = _net()
     x = torch.randn(16, 1, 40, dtype=torch.float64, requires_grad=True)
-    strides: list[tuple[int, ...]] = []
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        if t.ndim == 4 and t.is_floating_point():  # the pools' inputs, as (N, C, 1, L)
-            strides.append(t.stride())
-        return t
-
-    with (
-        convs_as_matmul_for_training(net),
-        torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t),
-    ):
-        net(x).sum().backward()
+    with convs_as_matmul_for_training(net):
+        # the pools' inputs, kept as (N, C, 1, L)
+        strides = saved_strides(lambda: net(x).sum().backward(), ndim=4)
     assert strides == [(6 * 40, 1, 6 * 40, 6), (8 * 20, 1, 8 * 20, 8)]
 
 
