@@ -1,8 +1,11 @@
-"""Which windowed convolution may hand its output on in the product's own memory: only where
-the traced model shows that nothing but element-wise steps and another windowed convolution
-reads it."""
+"""Which windowed convolution may hand its output on in the product's own memory: only between
+consecutive layers of a plain `nn.Sequential`, while its own forward runs in training mode with
+no hook inside; everywhere else outputs keep the contiguous layout."""
 
 from __future__ import annotations
+
+import pickle
+from copy import deepcopy
 
 import numpy as np
 import pandas as pd
@@ -18,200 +21,188 @@ from trainwise.train.conv1d_links import layout_free_links
 from trainwise.train.eager_conv1d import convs_as_matmul_for_training
 
 
-def _convs(net: nn.Module) -> list[nn.Module]:
+def _switched(net: nn.Module) -> list[nn.Module]:
     return [m for m in net.modules() if type(m) in (nn.Conv1d, nn.MaxPool1d)]
-
-
-class Functional(nn.Module):
-    """The functional style: convolutions as attributes, activations called in `forward`."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.c1 = nn.Conv1d(1, 8, 5, stride=2, padding=2)
-        self.c2 = nn.Conv1d(8, 8, 3, stride=2, padding=1)
-        self.c3 = nn.Conv1d(8, 8, 3, stride=2, padding=1)
-        self.head = nn.Linear(8 * 5, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.c1(x.unsqueeze(1)))
-        x = torch.tanh(F.dropout(self.c2(x).relu_(), 0.1, self.training))
-        x = F.gelu(self.c3(x))
-        return self.head(x.view(x.shape[0], -1))
-
-
-class ViewBetween(Functional):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.c1(x.unsqueeze(1)))
-        x = x.view(x.shape[0], 8, -1)  # needs the contiguous layout
-        return self.head(self.c3(self.c2(x)).flatten(1))
-
-
-class ReadTwice(Functional):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.c1(x.unsqueeze(1))
-        skip = h[:, :, ::4]
-        return self.head((self.c3(self.c2(h.relu())) + skip[:, :, :5]).flatten(1))
-
-
-class CalledTwice(Functional):
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.c2(F.relu(self.c1(x.unsqueeze(1))))
-        again = self.c2(h)  # c2's second output goes to the head
-        return self.head(torch.cat([again, again[:, :, :2]], 2).flatten(1)[:, :40])
-
-
-class Untraceable(nn.Module):
-    """A data-dependent branch stops the trace; the Sequential inside can still be traced."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.body = nn.Sequential(
-            nn.Conv1d(1, 8, 5, stride=2, padding=2), nn.ReLU(), nn.Conv1d(8, 8, 3, stride=2)
-        )
-        self.other = nn.Conv1d(8, 8, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.body(x.unsqueeze(1))
-        if h.sum() > 0:
-            h = self.other(h)
-        return h.view(h.shape[0], -1)
-
-
-class StoresFeatures(Functional):
-    """Keeps what it computed on the module (feature extraction, Grad-CAM)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.features = F.relu(self.c1(x.unsqueeze(1)))
-        return self.head(F.relu(self.c3(F.relu(self.c2(self.features)))).flatten(1))
-
-
-class FunctionalPools(nn.Module):
-    """Pooling called in `forward`: it reads any strides and keeps its input's layout."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.c1 = nn.Conv1d(1, 8, 5, padding=2)
-        self.c2 = nn.Conv1d(8, 8, 3, padding=1)
-        self.c3 = nn.Conv1d(8, 8, 3, padding=1)
-        self.head = nn.Linear(8 * 5, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool1d(F.relu(self.c1(x.unsqueeze(1))), 2)
-        x = F.avg_pool1d(F.relu(self.c2(x)), 2)
-        x = F.max_pool1d(F.relu(self.c3(x)), 2)
-        return self.head(x.view(x.shape[0], -1))
-
-
-class AppendsFeatures(Functional):
-    def __init__(self) -> None:
-        super().__init__()
-        self.acts: list[torch.Tensor] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.c1(x.unsqueeze(1)))
-        self.acts.append(h)
-        return self.head(F.relu(self.c3(F.relu(self.c2(h)))).flatten(1))
 
 
 def _links(net: nn.Module) -> dict[str, str]:
     names = {m: n for n, m in net.named_modules()}
     return {
         names[p]: names[on_the_way[-1]]
-        for p, (on_the_way, _) in layout_free_links(net, _convs(net)).items()
+        for p, (on_the_way, _) in layout_free_links(net, _switched(net)).items()
     }
 
 
-def test_a_functional_forward_links_each_convolution_to_the_next() -> None:
-    assert _links(Functional()) == {"c1": "c2", "c2": "c3"}
-    assert _links(FunctionalPools()) == {"c1": "c2", "c2": "c3"}  # c3's pool output is viewed
+def _chain(pooled: bool = False) -> nn.Sequential:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv1d(1, 8, 5, stride=2, padding=2),
+        nn.ReLU(),
+        nn.Conv1d(8, 8, 3, padding=1),
+        nn.ReLU(),
+        *([nn.MaxPool1d(2)] if pooled else []),
+        nn.Flatten(),
+        nn.Linear(8 * (10 if pooled else 20), 2),
+    )
+
+
+class Functional(nn.Module):
+    """The functional style: its `forward` may take another path on any call (a random branch,
+    a keyword argument, a flag), so no output of it is handed on in the windows' memory."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.c1 = nn.Conv1d(1, 8, 5, stride=2, padding=2)
+        self.c2 = nn.Conv1d(8, 8, 3, stride=2, padding=1)
+        self.head = nn.Linear(8 * 10, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.c2(F.relu(self.c1(x)))
+        if torch.rand(()) < 0.5:  # stochastic depth
+            h = h.view(h.shape[0], -1).view_as(h)
+        return self.head(F.relu(h).flatten(1))
+
+
+class OwnForward(nn.Sequential):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self:
+            x = module(x)
+            x = x.view(x.shape[0], -1).view_as(x)  # needs the contiguous layout
+        return x
 
 
 @pytest.mark.parametrize(
     ("net", "expected"),
     [
-        (ViewBetween(), {"c2": "c3"}),
-        (ReadTwice(), {"c2": "c3"}),
-        (CalledTwice(), {"c1": "c2"}),  # c2 reads any strides; its own outputs go on
-        (Untraceable(), {"body.0": "body.2"}),
+        (_chain(), {"0": "2"}),
+        (Functional(), {}),
+        (OwnForward(nn.Conv1d(1, 6, 3, stride=2), nn.ReLU(), nn.Conv1d(6, 6, 3)), {}),
         (nn.Sequential(nn.Conv1d(1, 6, 3), nn.BatchNorm1d(6), nn.Conv1d(6, 6, 3)), {}),
         (
-            nn.Sequential(nn.Conv1d(1, 6, 3), nn.MaxPool1d(2), nn.Conv1d(6, 6, 3)),
-            {"0": "1", "1": "2"},
+            nn.Sequential(nn.Conv1d(1, 6, 3), nn.MaxPool1d(2), nn.ReLU(), nn.Conv1d(6, 6, 3)),
+            {"0": "1", "1": "3"},
         ),
         (nn.Sequential(nn.Conv1d(1, 6, 3), nn.AvgPool1d(2), nn.Conv1d(6, 6, 3)), {"0": "2"}),
-        (
-            nn.Sequential(nn.Conv1d(1, 6, 3), nn.Sequential(nn.ReLU(), nn.Conv1d(6, 6, 3))),
-            {"0": "1.1"},
-        ),
+        (nn.Sequential(nn.Conv1d(1, 6, 3), nn.Sequential(nn.ReLU(), nn.Conv1d(6, 6, 3))), {}),
+        (nn.Sequential(nn.Conv1d(6, 6, 3), nn.ReLU(), nn.Conv1d(1, 6, 3)), {"0": "2"}),
     ],
     ids=[
-        "view between",
-        "read twice",
-        "called twice",
-        "untraceable root",
-        "batch norm",
+        "chain",
+        "own forward",
+        "sequential with its own forward",
+        "batch norm between",
         "max pooling",
         "average pooling",
         "nested sequential",
+        "any reader",
     ],
 )
-def test_only_outputs_read_by_element_wise_steps_and_a_convolution_alone_are_linked(
+def test_only_consecutive_layers_of_a_plain_sequential_are_linked(
     net: nn.Module, expected: dict[str, str]
 ) -> None:
     assert _links(net) == expected
 
 
-def test_a_forward_that_keeps_a_value_gets_no_links_and_its_model_is_left_alone() -> None:
-    """What a forward keeps (on the module, in a list) could reach anything; the trace runs on
-    a copy, so no tracing value is left on the user's module or in a hook's list."""
-    net = StoresFeatures()
-    seen: list[object] = []
-    net.c2.register_forward_hook(lambda m, i, o: seen.append(o))
-    assert _links(net) == {}
-    assert "features" not in vars(net) and seen == []
-    keeps_in_a_list = AppendsFeatures()
-    assert _links(keeps_in_a_list) == {}
+def test_a_layer_used_twice_is_not_a_producer() -> None:
+    conv = nn.Conv1d(4, 4, 3, padding=1)
+    net = nn.Sequential(conv, nn.ReLU(), nn.Conv1d(4, 4, 3, padding=1), nn.ReLU(), conv)
+    assert _links(net) == {"2": "0"}  # the second conv reads into `conv` (named "0")
+
+
+def _any_rows(strides: list[tuple[int, ...]]) -> bool:
+    return any(s[1] == 1 for s in strides)
+
+
+def _pass(net: nn.Module, x: torch.Tensor) -> list[tuple[int, ...]]:
+    return saved_strides(lambda: net(x).sum().backward())
+
+
+def test_links_hold_only_inside_the_sequentials_own_forward_in_training_mode() -> None:
+    """A layer called alone (a callback, an auxiliary loss), the model in eval mode with
+    gradients on, or one layer in another mode hands on contiguous outputs."""
+    net = _chain()
+    x = torch.randn(2, 1, 40, requires_grad=True)
     with convs_as_matmul_for_training(net):
-        net(torch.randn(4, 40)).sum().backward()
-    assert net.features.is_contiguous()
-    assert len(seen) == 1 and seen[0].is_contiguous()
+        assert _any_rows(_pass(net, x))  # linked: the positive control
+        assert net[0](x).view(2, -1).shape == (2, 160)
+        net.eval()
+        assert not _any_rows(_pass(net, x))
+        net.train()
+        net[1].eval()
+        assert not _any_rows(_pass(net, x))
 
 
-@pytest.mark.parametrize(
-    "net_class", [Functional, FunctionalPools, ViewBetween, ReadTwice, CalledTwice, Untraceable]
-)
-def test_linked_models_train_as_the_library_does(net_class: type[nn.Module]) -> None:
-    torch.manual_seed(0)
-    net = net_class().double().eval()  # eval: no dropout, so both passes are the same function
-    x = torch.randn(16, 40, dtype=torch.float64, requires_grad=True)
+def test_a_replaced_layer_closes_the_links() -> None:
+    class Views(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.view(x.shape[0], -1).view_as(x)
+
+    net = _chain()
+    with convs_as_matmul_for_training(net):
+        net[2] = Views()  # the producer's reader, replaced during training
+        assert net(torch.randn(2, 1, 40, requires_grad=True)).shape == (2, 2)
+
+
+def test_any_hook_inside_sees_contiguous_tensors_and_gradients() -> None:
+    net = _chain()
+    seen: list[torch.Tensor] = []
+    x = torch.randn(2, 1, 40, requires_grad=True)
+    with convs_as_matmul_for_training(net):
+        net[3].register_full_backward_hook(lambda m, gi, go: seen.extend([*gi, *go]))
+        net(x).sum().backward()
+    assert seen and all(g.is_contiguous() for g in seen)
+    assert not _any_rows(_pass(net, x))
+
+
+def test_copies_hold_no_links_and_do_not_drag_the_model_along() -> None:
+    """An averaged model or a snapshot taken during training, used after it: the contiguous
+    layout; a copied layer copies that layer alone."""
+    net = _chain()
+    x = torch.randn(2, 1, 40, requires_grad=True)
+    with convs_as_matmul_for_training(net):
+        whole = deepcopy(net)
+        part = deepcopy(net[0])
+    assert not _any_rows(_pass(whole, x))
+    assert part(x).view(2, -1).shape == (2, 160)
+    assert len(pickle.dumps(part)) < len(pickle.dumps(net)) / 2  # serialising only
+
+
+def test_entering_leaves_the_random_state_and_the_models_forward_alone() -> None:
+    net = _chain()
+    state = torch.get_rng_state()
+    with convs_as_matmul_for_training(net):
+        mine = lambda x: x  # noqa: E731
+        net.forward = mine  # set inside by someone else: kept on leaving
+    assert torch.equal(torch.get_rng_state(), state)
+    assert vars(net)["forward"] is mine
+
+
+def test_linked_sequentials_train_as_the_library_does() -> None:
+    net = nn.Sequential(
+        nn.Conv1d(1, 6, 5, padding=2),
+        nn.ReLU(inplace=True),
+        nn.MaxPool1d(2),
+        nn.Conv1d(6, 8, 3, padding=1),
+        nn.GELU(),
+        nn.AvgPool1d(2),
+        nn.Conv1d(8, 8, 3, padding=1),
+        nn.Tanh(),
+        nn.Flatten(),
+        nn.Linear(8 * 10, 3),
+    ).double()
+    x = torch.randn(16, 1, 40, dtype=torch.float64, requires_grad=True)
     leaves = [x, *net.parameters()]
-    expected = torch.autograd.grad(net(x).square().sum(), leaves, allow_unused=True)
+    expected = torch.autograd.grad(net(x).square().sum(), leaves)
     with convs_as_matmul_for_training(net):
-        got = torch.autograd.grad(net(x).square().sum(), leaves, allow_unused=True)
+        assert _any_rows(saved_strides(lambda: net(x)))
+        got = torch.autograd.grad(net(x).square().sum(), leaves)
     for a, b in zip(got, expected, strict=True):
-        torch.testing.assert_close(a, b)  # None (an unused layer) where the library's is None
+        torch.testing.assert_close(a, b)
 
 
-def test_a_functional_models_linked_outputs_keep_the_products_memory() -> None:
-    net = Functional()
-    with convs_as_matmul_for_training(net):
-        strides = saved_strides(lambda: net(torch.randn(16, 40)).sum().backward())
-    assert (8 * 20, 1, 8) in strides and (8 * 10, 1, 8) in strides
-
-
-class NoDropout(Functional):
-    """Dropout between linked layers draws its mask in the product's memory order: the same
-    distribution, other values than with the library's layout. Without it the fits agree."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.c1(x.unsqueeze(1)))
-        x = F.gelu(self.c3(torch.tanh(self.c2(x))))
-        return self.head(x.view(x.shape[0], -1))
-
-
-def test_a_fit_of_a_functional_model_is_the_library_fit_up_to_rounding() -> None:
+def test_a_fit_of_a_linked_sequential_is_the_library_fit_up_to_rounding() -> None:
     """Through the whole pipeline, with the doctor's hooks on the first batch of each epoch:
-    the same losses as the library's convolutions, and the user's model back unchanged."""
+    the same losses as the library's layers, and the user's model back unchanged."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 3, 300)
     x = np.sin(np.outer(y + 1, np.linspace(0, 6.28, 40))) + 0.3 * rng.standard_normal((300, 40))
@@ -222,7 +213,9 @@ def test_a_fit_of_a_functional_model_is_the_library_fit_up_to_rounding() -> None
         return trainwise.fit(
             frame,
             target="y",
-            model=NoDropout(),
+            model=nn.Sequential(
+                nn.Unflatten(1, (1, 40)), *list(_chain(pooled=True))[:-1], nn.Linear(8 * 10, 3)
+            ),
             epochs=3,
             seed=0,
             save=False,
@@ -237,15 +230,6 @@ def test_a_fit_of_a_functional_model_is_the_library_fit_up_to_rounding() -> None
     for a, b in zip(windowed.history, library.history, strict=True):
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     assert not any("forward" in vars(m) for m in windowed.model.modules())
-
-
-def test_a_functional_models_pools_keep_the_windows_memory() -> None:
-    net = FunctionalPools()
-    with convs_as_matmul_for_training(net):
-        strides = saved_strides(lambda: net(torch.randn(16, 40)).sum().backward())
-    # the ReLUs before the first two pools keep (N, L, C) memory; c3's output is viewed
-    assert (8 * 40, 1, 8) in strides and (8 * 20, 1, 8) in strides
-    assert (8 * 10, 10, 1) in strides
 
 
 def test_a_reader_takes_the_windows_memory_at_any_size_the_windows_fit() -> None:
@@ -266,8 +250,8 @@ def test_a_reader_that_cannot_take_windows_hands_on_a_contiguous_output(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Windows too large for the reader: the library computes it from the (N, L, C) memory,
-    and what it returns to the user's code is contiguous (its 1-D convolutions return that
-    layout from any input), with the library's gradients."""
+    and what it returns is contiguous (its 1-D convolutions return that layout from any
+    input), with the library's gradients."""
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv1d(1, 6, 3, padding=1), nn.ReLU(), nn.Conv1d(6, 4, 3)).double()
     x = torch.randn(8, 1, 20, dtype=torch.float64, requires_grad=True)
@@ -276,92 +260,13 @@ def test_a_reader_that_cannot_take_windows_hands_on_a_contiguous_output(
     expected = torch.autograd.grad(expected_out.square().sum(), leaves)
     # the first layer's windows (8 x 20 x 3 x 1 values) fit; the second's (8 x 18 x 3 x 6) not
     monkeypatch.setattr(eager_conv1d, "MAX_WINDOW_VALUES", 1000)
+    monkeypatch.setattr(eager_conv1d, "MAX_ROWS_WINDOW_VALUES", 1000)
     with convs_as_matmul_for_training(net):
         out = net(x)
+        ops = profiled_ops(lambda: net(x).sum().backward())
         got = torch.autograd.grad(out.square().sum(), leaves)
+    assert "aten::convolution" in ops  # the reader took the library's call
     assert out.is_contiguous() and out.view(8, -1).shape == (8, 72)
     torch.testing.assert_close(out, expected_out)
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a, b)
-
-
-class Block(nn.Module):
-    def __init__(self, channels_in: int, channels_out: int) -> None:
-        super().__init__()
-        self.conv = nn.Conv1d(channels_in, channels_out, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.relu(self.conv(x))
-
-
-def _blocks() -> nn.Sequential:
-    torch.manual_seed(0)
-    return nn.Sequential(Block(1, 8), Block(8, 8), nn.Flatten(), nn.Linear(8 * 20, 2))
-
-
-def _any_rows(strides: list[tuple[int, ...]]) -> bool:
-    return any(s[1] == 1 for s in strides)
-
-
-def test_hooks_on_an_enclosing_block_see_contiguous_tensors_and_never_tracing_values() -> None:
-    net = _blocks()
-    seen: list[torch.Tensor] = []
-    net[0].register_forward_hook(lambda m, i, o: seen.append(o))
-    assert _links(net) == {"0.conv": "1.conv"}  # hooks are judged when the model runs
-    assert seen == []  # the trace did not run the user's hook
-    with convs_as_matmul_for_training(net):
-        net(torch.randn(2, 1, 20)).sum().backward()
-    assert len(seen) == 1 and seen[0].view(2, -1).shape == (2, 160)
-
-
-def test_a_backward_hook_sees_contiguous_gradients() -> None:
-    net = _blocks()
-    grads: list[torch.Tensor] = []
-    net[1].register_full_backward_hook(lambda m, gi, go: grads.extend([*gi, *go]))
-    x = torch.randn(2, 1, 20, requires_grad=True)
-    with convs_as_matmul_for_training(net):
-        net(x).sum().backward()
-    assert grads and all(g.is_contiguous() for g in grads)
-
-
-def test_links_hold_only_inside_the_traced_forward_in_training_mode() -> None:
-    """A part called alone (a callback, an auxiliary loss) or the model in eval mode with
-    gradients on (its branches may differ from the traced ones) hands on contiguous outputs."""
-    net = _blocks()
-    x = torch.randn(2, 1, 20, requires_grad=True)
-    with convs_as_matmul_for_training(net):
-        assert _any_rows(saved_strides(lambda: net(x).sum().backward()))  # the traced pass: linked
-        assert net[0](x).view(2, -1).shape == (2, 160)
-        net.eval()
-        assert not _any_rows(saved_strides(lambda: net(x).sum().backward()))
-        net.train()
-        net[1].eval()  # one part in another mode is enough
-        assert not _any_rows(saved_strides(lambda: net(x).sum().backward()))
-
-
-def test_a_lazy_module_leaves_the_model_untraced_without_an_error() -> None:
-    net = nn.Sequential(nn.Conv1d(1, 4, 3), nn.ReLU(), nn.Conv1d(4, 4, 3), nn.LazyLinear(3))
-    assert _links(net) == {}
-    with convs_as_matmul_for_training(net):
-        assert net(torch.randn(2, 1, 10)).shape == (2, 4, 3)
-
-
-class AutocastPool(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.c1 = nn.Conv1d(4, 8, 3)
-        self.c2 = nn.Conv1d(4, 4, 3)
-        self.pool = nn.MaxPool1d(2)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.c1(F.relu(self.c2(x)))
-        with torch.autocast("cpu", torch.bfloat16):
-            h = self.pool(h)
-        return h.view(h.shape[0], -1)
-
-
-def test_a_pool_outside_the_training_pass_hands_on_a_contiguous_output() -> None:
-    net = AutocastPool()
-    assert _links(net) == {"c2": "c1", "c1": "pool"}
-    with convs_as_matmul_for_training(net):
-        assert net(torch.randn(2, 4, 20)).shape == (2, 8 * 8)

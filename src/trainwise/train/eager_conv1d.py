@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from copy import deepcopy
 from typing import Any
 
 import torch
@@ -186,16 +187,15 @@ def row_conv1d_by_windows(
     return out.unsqueeze(1).permute(0, 3, 1, 2)
 
 
-def windows_fit(
-    conv: nn.Conv1d, batch: int, length: int, max_values: int = MAX_WINDOW_VALUES
-) -> bool:
+def windows_fit(conv: nn.Conv1d, batch: int, length: int, max_values: int | None = None) -> bool:
     """Whether the window product can take this layer and input at all: windows over
     `max_values` (they are kernel × the input, kept for the backward pass) and inputs shorter
     than the kernel (the library's error names them) stay with the library."""
     (kernel,), (padding,) = conv.kernel_size, conv.padding
     if length + 2 * padding < kernel:
         return False
-    return batch * _out_length(conv, length) * kernel * conv.in_channels <= max_values
+    limit = MAX_WINDOW_VALUES if max_values is None else max_values
+    return batch * _out_length(conv, length) * kernel * conv.in_channels <= limit
 
 
 def gathers_well(conv: nn.Conv1d, batch: int, length: int) -> bool:
@@ -241,7 +241,10 @@ def convs_as_matmul_for_training(model: nn.Module, enabled: bool = True) -> Iter
         yield
     finally:
         for module in [*convs, *pools, *(scope.root for scope in roots)]:
-            del module.forward
+            if isinstance(
+                vars(module).get("forward"), (_WindowedForward, _PooledForward, LinkScope)
+            ):
+                del module.forward  # not a forward set inside by someone else
 
 
 def _out_length(conv: nn.Conv1d, length: int) -> int:
@@ -275,6 +278,10 @@ class _WindowedForward:
         self.conv = conv
         self.link = link  # the modules on the way, then the one that reads the output
         self.scope = scope
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _WindowedForward:
+        """A copy computes by windows with its own weights but holds no links (`LinkScope`)."""
+        return _WindowedForward(deepcopy(self.conv, memo))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         conv = self.conv
@@ -311,6 +318,9 @@ class _PooledForward:
         self.pool = pool
         self.link = link
         self.scope = scope
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _PooledForward:
+        return _PooledForward(deepcopy(self.pool, memo))
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         pool = self.pool
