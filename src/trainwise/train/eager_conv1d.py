@@ -254,8 +254,8 @@ def _out_length(conv: nn.Conv1d, length: int) -> int:
 
 def _rows_out(link: tuple[nn.Module, ...], scope: LinkScope | None, channels: int) -> bool:
     """Whether an output can stay in (N, L, C) memory: a link leads to a reader (a switched
-    convolution or pooling layer, which take that memory at any size) and the pass is the
-    one the link was traced in (`LinkScope`). One channel is both layouts: nothing to gain."""
+    convolution or pooling layer, which take that memory at any size) and its `nn.Sequential`
+    is running as linked (`LinkScope`). One channel is both layouts: nothing to gain."""
     return bool(link) and scope is not None and scope.open and channels > 1
 
 
@@ -292,7 +292,7 @@ class _WindowedForward:
                 rows_in = in_rows_layout(x)
                 # an input already in (N, L, C) memory (a linked output) needs no transposing
                 # copy: stride-1 layers of 39-126 MFLOP then took 0.49-1.22 of the library's
-                # time from the same input (docs/benchmarks.md), so the windows take any size
+                # time from the same input (docs/benchmarks.md), so windows up to 8 MiB pay
                 if gathers_well(conv, n, length) or (
                     rows_in and windows_fit(conv, n, length, MAX_ROWS_WINDOW_VALUES)
                 ):
