@@ -98,4 +98,8 @@ def test_pooling_that_is_not_linked_or_asks_for_indices_keeps_the_library_call()
         with torch.no_grad():
             rows = x.transpose(1, 2).contiguous().transpose(1, 2)
             assert torch.equal(plain(rows), F.max_pool1d(x, 2))  # no gradient: the library's
+        with torch.autocast("cpu", torch.bfloat16):
+            # the library's call keeps the layout under autocast; this output may go anywhere
+            pooled = plain(x.transpose(1, 2).contiguous().transpose(1, 2))
+        assert pooled.is_contiguous() and torch.equal(pooled, F.max_pool1d(x, 2))
     assert "forward" not in vars(plain)

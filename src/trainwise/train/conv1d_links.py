@@ -11,11 +11,11 @@ product's layout depends on everything that reads it: a windowed convolution or 
 
 Only a plain `nn.Sequential` says for certain where an output goes: its forward calls its
 layers in order, each on the one before's output, whatever the data, flags or random draws.
-A user's own `forward` may take another path on any call than on the one a trace saw (a
-random branch, a keyword argument, a flag a callback flips), so its outputs keep the
-contiguous layout. A link is a convolution or max pooling layer, then only element-wise
-layers and average pooling (which keep their input's layout), then a convolution or max
-pooling layer, all consecutive layers of one `nn.Sequential`.
+A user's own `forward` may take another path on any call than on the last (a random branch,
+a keyword argument, a flag a callback flips), so its outputs keep the contiguous layout. A
+link is a convolution or max pooling layer, then only element-wise layers and average pooling
+(which keep their input's layout), then a convolution or max pooling layer, all consecutive
+layers of one `nn.Sequential`.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Why: with gradients on, `F.max_pool1d` of a contiguous (batch, channels, length) tensor runs
 the 2-D kernel over batch × channels planes of one row each, and the per-plane work dominates:
-0.5–0.9 ms forward and backward for 64 × 32 × 40 values, where a forward pass without
+0.4–0.9 ms forward and backward for 64 × 32 × 40 values, where a forward pass without
 gradients takes 0.04 ms. The same kernel over the channels-last layout runs along the channels
 instead: about 0.13 ms. A windowed convolution (`train/eager_conv1d.py`) already computes its
 output in that memory, so a pooling layer it links to (`train/conv1d_links.py`) reads it
