@@ -46,6 +46,33 @@ class ConvNet1D(nn.Module):
         return self.head(self.body(x.unsqueeze(1)).flatten(1))
 
 
+class FunctionalConvNet1D(nn.Module):
+    """The MNIST-1D authors' CNN as they write it: 25 channels, activations called in `forward`
+    and a `.view` flatten. No `nn.Sequential`, so trainwise cannot hand a layer's memory on
+    to the next one (docs/training.md); the benchmarks run it to cover that kind of model."""
+
+    def __init__(self, length: int = 40, channels: int = 25, classes: int = 10) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(1, channels, 5, stride=2, padding=1)
+        self.conv2 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
+        out = (length + 2 - 5) // 2 + 1
+        for _ in range(2):
+            out = (out + 2 - 3) // 2 + 1
+        self.linear = nn.Linear(channels * out, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.view(-1, 1, x.shape[-1])
+        h = self.conv3(self.conv2(self.conv1(x).relu()).relu()).relu()
+        return self.linear(h.view(h.shape[0], -1))
+
+
+MODELS: dict[str, Callable[[], nn.Module]] = {
+    "sequential": ConvNet1D,
+    "functional": FunctionalConvNet1D,
+}
+
+
 def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     start = time.perf_counter()
     result = fn()

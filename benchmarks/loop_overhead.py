@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,11 +25,18 @@ BATCH = 64
 
 
 def hand_loop(
-    x: np.ndarray, y: np.ndarray, xv: np.ndarray, yv: np.ndarray, epochs: int, seed: int
+    x: np.ndarray,
+    y: np.ndarray,
+    xv: np.ndarray,
+    yv: np.ndarray,
+    epochs: int,
+    seed: int,
+    net: Callable[[], nn.Module] = ConvNet1D,
 ) -> tuple[nn.Module, list[float]]:
-    """The benchmark CNN trained by `train_by_hand` with AdamW, one parameter group."""
+    """The benchmark CNN (or `net()`) trained by `train_by_hand` with AdamW, one parameter
+    group."""
     torch.manual_seed(seed)
-    model = ConvNet1D()
+    model = net()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
     return model, train_by_hand(model, opt, x, y, xv, yv, epochs, BATCH, seed)
 
@@ -39,6 +47,7 @@ def trainwise_run(
     test: pd.DataFrame,
     epochs: int,
     seed: int,
+    net: Callable[[], nn.Module] = ConvNet1D,
     **options: object,
 ) -> trainwise.Result:
     return trainwise.fit(
@@ -46,7 +55,7 @@ def trainwise_run(
         target="y",
         validation=val,
         test=test,
-        model=ConvNet1D(),
+        model=net(),
         epochs=epochs,
         batch_size=BATCH,
         lr=1e-3,

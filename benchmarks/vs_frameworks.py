@@ -1,8 +1,8 @@
 """trainwise against a hand-written loop, PyTorch Lightning and Keras 3 (torch backend).
 
-One process, one model (the same `ConvNet1D` module object type in every framework: Keras wraps
-it in `TorchModuleWrapper`; a further Keras row builds the same network from Keras' own
-`Conv1D` and `Dense` layers, as a Keras user writes it), the same MNIST-1D rows, AdamW (lr
+One process, one model (the same module type in every framework: Keras wraps it in
+`TorchModuleWrapper`; a further Keras row builds the same network from Keras' own `Conv1D` and
+`Dense` layers, as a Keras user writes it), the same MNIST-1D rows, AdamW (lr
 1e-3, weight decay 1e-4), batch 64, the same number of epochs with a validation pass after
 each, fp32 unless stated. Each framework uses its own default data loading: Lightning a
 `DataLoader` over a `TensorDataset`, Keras `fit` on NumPy arrays; trainwise and the hand-written
@@ -11,7 +11,10 @@ epoch: a long run minus a short run; the whole run divided by its epochs is show
 for `train.compile` it carries the compile), samples per second, the ratio to the hand-written
 loop, peak RSS growth and test accuracy.
 
-Run: `.venv/bin/python -m benchmarks.vs_frameworks [--epochs N] [--repeats R]`
+`--model sequential` (default) is `ConvNet1D`, an `nn.Sequential` body; `--model functional` is
+the MNIST-1D authors' CNN with its activations called in `forward` (`FunctionalConvNet1D`).
+
+Run: `.venv/bin/python -m benchmarks.vs_frameworks [--epochs N] [--repeats R] [--model M]`
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from benchmarks.common import ConvNet1D, mnist1d_arrays, peak_rss_mib, timed
+from benchmarks.common import MODELS, mnist1d_arrays, peak_rss_mib, timed
 from benchmarks.loop_overhead import BATCH, hand_loop, trainwise_run
 from trainwise.train.threads import using_threads
 
@@ -45,7 +48,7 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
         return float((model(torch.from_numpy(x)).argmax(1).numpy() == y).mean())
 
 
-def lightning_fit(data: Arrays, epochs: int, seed: int) -> float:
+def lightning_fit(data: Arrays, epochs: int, seed: int, net: Callable[[], nn.Module]) -> float:
     import lightning as L
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -54,7 +57,7 @@ def lightning_fit(data: Arrays, epochs: int, seed: int) -> float:
     class Module(L.LightningModule):
         def __init__(self) -> None:
             super().__init__()
-            self.net = ConvNet1D()
+            self.net = net()
             self.loss = nn.CrossEntropyLoss()
 
         def training_step(self, batch: Any, _: int) -> torch.Tensor:
@@ -91,16 +94,16 @@ def lightning_fit(data: Arrays, epochs: int, seed: int) -> float:
     return accuracy(module.net, xt, yt)
 
 
-def keras_fit(data: Arrays, epochs: int, seed: int) -> float:
+def keras_fit(data: Arrays, epochs: int, seed: int, net: Callable[[], nn.Module]) -> float:
     import keras
 
     keras.utils.set_random_seed(seed)
-    net = ConvNet1D()
+    module = net()
     model = keras.Sequential(
-        [keras.Input((data[0].shape[1],)), keras.layers.TorchModuleWrapper(net)]
+        [keras.Input((data[0].shape[1],)), keras.layers.TorchModuleWrapper(module)]
     )
     keras_train(model, data, epochs)
-    return accuracy(net, data[4], data[5])
+    return accuracy(module, data[4], data[5])
 
 
 def keras_train(model: Any, data: Arrays, epochs: int) -> None:
@@ -118,21 +121,29 @@ def keras_train(model: Any, data: Arrays, epochs: int) -> None:
     )
 
 
-def keras_layers_fit(data: Arrays, epochs: int, seed: int) -> float:
-    """The same network written with Keras' own layers, as a Keras user writes it: the
-    convolutions' "same" padding gives the same lengths and parameter count as `ConvNet1D`."""
+def keras_layers_fit(data: Arrays, epochs: int, seed: int, model_name: str) -> float:
+    """The same network written with Keras' own layers, as a Keras user writes it, with the
+    same lengths and parameter count: "same" padding for `ConvNet1D`'s convolutions, one zero
+    on each side for `FunctionalConvNet1D`'s."""
     import keras
 
     length, xt, yt = data[0].shape[1], data[4], data[5]
     keras.utils.set_random_seed(seed)
     layers = keras.layers
+    if model_name == "sequential":
+        convs = [
+            layers.Conv1D(32, kernel, strides=2, padding="same", activation="relu")
+            for kernel in (5, 3, 3)
+        ]
+    else:
+        convs = []
+        for kernel in (5, 3, 3):
+            convs += [layers.ZeroPadding1D(1), layers.Conv1D(25, kernel, 2, activation="relu")]
     model = keras.Sequential(
         [
             keras.Input((length,)),
             layers.Reshape((length, 1)),
-            layers.Conv1D(32, 5, strides=2, padding="same", activation="relu"),
-            layers.Conv1D(32, 3, strides=2, padding="same", activation="relu"),
-            layers.Conv1D(32, 3, strides=2, padding="same", activation="relu"),
+            *convs,
             layers.Flatten(),
             layers.Dense(10),
         ]
@@ -195,7 +206,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", choices=sorted(MODELS), default="sequential")
     args = parser.parse_args()
+    net = MODELS[args.model]
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning").setLevel(logging.ERROR)
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
@@ -211,22 +224,24 @@ def main() -> None:
     frames = frame(xtr, ytr), frame(xv, yv), frame(xt, yt)
 
     def tw(epochs: int, precision: str, compile: bool = False) -> float:
-        result = trainwise_run(*frames, epochs, 0, save=False, precision=precision, compile=compile)
+        result = trainwise_run(
+            *frames, epochs, 0, net, save=False, precision=precision, compile=compile
+        )
         return float(result.metrics["test"]["accuracy"])
 
     variants: dict[str, Callable[[int], float]] = {
         "hand-written loop (fp32)": lambda e: accuracy(
-            hand_loop(xtr, ytr, xv, yv, e, 0)[0], xt, yt
+            hand_loop(xtr, ytr, xv, yv, e, 0, net)[0], xt, yt
         ),
         "hand-written loop (fp32, 1 thd)": lambda e: one_thread(
-            lambda: accuracy(hand_loop(xtr, ytr, xv, yv, e, 0)[0], xt, yt)
+            lambda: accuracy(hand_loop(xtr, ytr, xv, yv, e, 0, net)[0], xt, yt)
         ),
         "trainwise (fp32)": lambda e: tw(e, "fp32"),
         "trainwise (precision auto)": lambda e: tw(e, "auto"),
         "trainwise (fp32, train.compile)": lambda e: tw(e, "fp32", compile=True),
-        "PyTorch Lightning (fp32)": lambda e: lightning_fit(data, e, 0),
-        "Keras 3, torch backend (fp32)": lambda e: keras_fit(data, e, 0),
-        "Keras 3, Keras layers (fp32)": lambda e: keras_layers_fit(data, e, 0),
+        "PyTorch Lightning (fp32)": lambda e: lightning_fit(data, e, 0, net),
+        "Keras 3, torch backend (fp32)": lambda e: keras_fit(data, e, 0, net),
+        "Keras 3, Keras layers (fp32)": lambda e: keras_layers_fit(data, e, 0, args.model),
     }
     short, long = 2, args.epochs
     for fn in variants.values():  # first calls pay one-off costs (imports, kernel selection)
@@ -259,8 +274,9 @@ def main() -> None:
         f"(s/epoch: the extra time of a {long}-epoch run over a {short}-epoch run, per extra "
         f"epoch, so start-up and final evaluation cancel out; whole run: a {long}-epoch run's "
         f"time / {long}. Median of {args.repeats} interleaved repeats; {len(xtr)} training "
-        f"rows; {torch.get_num_threads()} threads. Peak RSS growth: the rise of the process "
-        "high-water mark during a run, so later variants show only what exceeds earlier ones.)"
+        f"rows; {torch.get_num_threads()} threads; model {args.model}. Peak RSS growth: the rise "
+        "of the process high-water mark during a run, so later variants show only what exceeds "
+        "earlier ones.)"
     )
 
 

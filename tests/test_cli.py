@@ -332,7 +332,7 @@ def _check_run_folder(out: Path, max_epochs: int) -> dict:
     weights = load_file(str(out / "model" / "weights.safetensors"))
     assert weights and all(np.isfinite(w).all() for w in weights.values())
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["epochs"] == len(history)
+    assert metrics["epochs"] == len(history) == len(metrics["epoch_seconds"])
     assert metrics["test"]["n"] == len(pd.read_csv(out / "test.csv"))
     return metrics
 
@@ -352,7 +352,12 @@ def test_fit_predict_evaluate_classification(tmp_path: Path, run_cli, binary_csv
     assert fitted.returncode == 0, fitted.stderr
     assert "Traceback" not in fitted.stderr
     out = tmp_path / "out"
-    test = _check_run_folder(out, max_epochs=3)["test"]
+    metrics = _check_run_folder(out, max_epochs=3)
+    test = metrics["test"]
+    typical = sorted(metrics["epoch_seconds"])[1]  # three epochs: the median
+    assert f"epochs ({metrics['train_seconds']:.1f} s, {typical:.3g} s per epoch)" in (
+        fitted.stdout + fitted.stderr
+    )
 
     predicted = run_cli("predict", "out", "--data", "out/test.csv", "--out", "p.csv", cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr

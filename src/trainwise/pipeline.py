@@ -48,6 +48,7 @@ from trainwise.train.checkpointer import Checkpointer, StopOnSignal
 from trainwise.train.compiled_step import CompiledStep
 from trainwise.train.eager_conv1d import convs_as_matmul_for_training
 from trainwise.train.early_stopping import EarlyStopping
+from trainwise.train.epoch_clock import EpochClock, typical_epoch_seconds
 from trainwise.train.loop import fit as train_loop
 from trainwise.train.lr_finder import LRFinderResult, lr_range_test
 from trainwise.train.numeric_faults import NanGuard
@@ -234,9 +235,10 @@ def run(
         )
 
     step = CompiledStep() if spec.train.compile else train_step
+    clock = EpochClock()  # first: the others' epoch-end work is not the epoch's
     try:
         with using_threads(threads.threads), convs_as_matmul_for_training(net, windowed):
-            train_loop(state, batches, validate, step=step, callbacks=cbs)
+            train_loop(state, batches, validate, step=step, callbacks=[clock, *cbs])
     except torch.OutOfMemoryError:
         smaller = max(1, spec.train.batch_size // 2)
         raise TrainingFailed(
@@ -280,6 +282,7 @@ def run(
         metrics["test"], predictions["test"] = score_rows(predictor, data.test_rows)
     if data.forecast is not None and data.test is not None and spec.evaluate.test:
         metrics["test"] = forecast_scores(predictor, data.test, data.forecast)
+    metrics["epoch_seconds"] = clock.seconds
     metrics["train_seconds"] = round(time.perf_counter() - started, 3)
 
     path = None
@@ -683,9 +686,11 @@ def _log_result(log: Any, metrics: dict[str, Any], task: str, path: Path | None)
                 if isinstance(metrics[split].get(k), float)
             ]
             log(f"{split} metrics: " + "  ".join(parts))
+    typical = typical_epoch_seconds(metrics.get("epoch_seconds", []))
+    per_epoch = "" if typical is None else f", {typical:.3g} s per epoch"
     log(
         f"stopped: {metrics['stop_reason']} after {metrics['epochs']} epochs "
-        f"({metrics['train_seconds']:.1f} s)"
+        f"({metrics['train_seconds']:.1f} s{per_epoch})"
     )
     if path is not None:
         log(f"run folder: {path}")

@@ -46,6 +46,10 @@ def test_a_run_writes_its_report_with_every_section(classification_run: Path):
     assert "<img" in sections["learning-curves"] and "<img" in sections["learning-rate"]
     assert "predictions_validation.csv" in sections["reproduce"]
     assert "<td>hidden</td><td>16</td>" in sections["overview"]  # the model as built
+    metrics = json.loads((classification_run / "metrics.json").read_text())
+    typical = sorted(metrics["epoch_seconds"])[1:3]  # four epochs: the median is their mean
+    shown = f"<b>{sum(typical) / 2:.3g}</b>"
+    assert f'<span class="muted">seconds per epoch</span>{shown}' in sections["overview"]
 
 
 def test_the_page_is_self_contained(classification_run: Path):

@@ -15,6 +15,7 @@ import yaml
 
 from trainwise.report import plots
 from trainwise.report.html import HEADLINE, Raw, RunFiles, esc, figure, para, table
+from trainwise.train.epoch_clock import typical_epoch_seconds
 
 
 def overview(run: RunFiles) -> str:
@@ -30,6 +31,9 @@ def overview(run: RunFiles) -> str:
         ("stopped", metrics.get("stop_reason", "?")),
         ("seconds", metrics.get("train_seconds", "?")),
     ]
+    typical = typical_epoch_seconds(metrics.get("epoch_seconds") or [])
+    if typical is not None:
+        cards.append(("seconds per epoch", f"{typical:.3g}"))
     html = (
         '<div class="cards">'
         + "".join(
