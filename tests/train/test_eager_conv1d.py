@@ -214,6 +214,7 @@ def test_a_copy_made_inside_computes_with_its_own_weights() -> None:
         (nn.Conv1d(3, 1, 3), torch.randn(2, 3, 9)),  # one output channel
         (nn.Conv1d(3, 4, 3), torch.randn(2, 3, 3)),  # one output position
         (nn.Conv1d(3, 4, 3, stride=2), torch.randn(2, 3, 9)),
+        (nn.Conv1d(3, 4, 3, stride=2), torch.randn(1, 3, 9)),  # one row: (O, 1, L) is (1, O, L)
         (RowConv1d(3, 4, 3, stride=2), as_rows(torch.randn(2, 3, 9))),
     ],
 )

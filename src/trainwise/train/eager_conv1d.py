@@ -92,30 +92,29 @@ class _WindowsMatmul(torch.autograd.Function):
         flat_weight = weight.permute(0, 2, 1).reshape(out_channels, kernel * channels)
         # the output must be a tensor of its own, not a view made here: autograd refuses
         # in-place changes (ReLU(inplace=True), `y += skip`) to a function's view outputs
-        if ncl and rows_out:
-            out_ncl = torch.empty_strided(
-                (n, out_channels, out_length),
-                (out_length * out_channels, 1, out_channels),
-                dtype=rows.dtype,
-                device=rows.device,
-            )
-            out = out_ncl.transpose(1, 2)
+        if ncl and not rows_out:
+            out = _product_ncl(columns, flat_weight, bias, n)
         else:
-            out = rows.new_empty(n, out_length, out_channels)
-        if bias is None:
-            torch.mm(columns, flat_weight.t(), out=out.view(n * out_length, out_channels))
-        else:
-            flat_out = out.view(n * out_length, out_channels)
-            torch.addmm(bias, columns, flat_weight.t(), out=flat_out)
+            if ncl:  # (N, O, L_out) whose memory is the product's own (N, L_out, O)
+                out = torch.empty_strided(
+                    (n, out_channels, out_length),
+                    (out_length * out_channels, 1, out_channels),
+                    dtype=rows.dtype,
+                    device=rows.device,
+                )
+                flat_out = out.transpose(1, 2).view(n * out_length, out_channels)
+            else:
+                out = rows.new_empty(n, out_length, out_channels)
+                flat_out = out.view(n * out_length, out_channels)
+            if bias is None:
+                torch.mm(columns, flat_weight.t(), out=flat_out)
+            else:
+                torch.addmm(bias, columns, flat_weight.t(), out=flat_out)
         # a frozen kernel needs no weight gradient, so its windows (kernel × the input) go
         ctx.save_for_backward(columns if ctx.needs_input_grad[1] else None, flat_weight)
         # the input's own layout, for its gradient: (N, C, L) rows or (N, L, C) memory
         rows_in = ncl and channels > 1 and rows.is_contiguous()
         ctx.shape = (n, length, channels, kernel, stride, padding, out_length, ncl, rows_in)
-        if ncl and rows_out:
-            return out_ncl
-        if ncl:
-            return out.transpose(1, 2).clone(memory_format=torch.contiguous_format)
         return out
 
     @staticmethod
@@ -124,7 +123,14 @@ class _WindowsMatmul(torch.autograd.Function):
         columns, flat_weight = ctx.saved_tensors
         n, length, channels, kernel, stride, padding, out_length, ncl, rows_in = ctx.shape
         out_channels = flat_weight.shape[0]
-        grad_rows = (grad.transpose(1, 2) if ncl else grad).reshape(n * out_length, out_channels)
+        if ncl and not in_rows_layout(grad):
+            # a contiguous (N, O, L_out) gradient: (O, N·L_out) is a copy of whole runs, and the
+            # products below read it transposed at no cost (a transposing copy is 1.5x slower)
+            grad_rows = grad.transpose(0, 1).reshape(out_channels, n * out_length).t()
+        else:
+            grad_rows = (grad.transpose(1, 2) if ncl else grad).reshape(
+                n * out_length, out_channels
+            )
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[1]:
             # the smaller dimension first: MKL runs (5 × 1280) @ (1280 × 32) five times faster
@@ -146,14 +152,29 @@ class _WindowsMatmul(torch.autograd.Function):
                 if last < first:
                     continue
                 start = first * stride + tap - padding
-                grad_x[:, start : start + (last - first) * stride + 1 : stride] += grad_columns[
-                    :, first : last + 1, tap
-                ]
+                grad_x[:, start : start + (last - first) * stride + 1 : stride].add_(
+                    grad_columns[:, first : last + 1, tap]
+                )
             if ncl:
                 grad_x = grad_x.transpose(1, 2)
                 if not rows_in:
                     grad_x = grad_x.contiguous()
         return grad_x, grad_weight, grad_bias, None, None, None, None
+
+
+def _product_ncl(
+    columns: torch.Tensor, flat_weight: torch.Tensor, bias: torch.Tensor | None, n: int
+) -> torch.Tensor:
+    """The windows times the kernel as a contiguous (N, O, L_out) tensor. The product is taken
+    as (O, N·L_out) and one copy then moves whole runs of L_out values into place: a product
+    reads its operands in either order at full speed, while a transposing copy moves one value
+    at a time (a 25-channel layer of the MNIST-1D authors' CNN: 60 against 80 µs)."""
+    if bias is None:
+        out_t = torch.mm(flat_weight, columns.t())
+    else:
+        out_t = torch.addmm(bias.unsqueeze(1), flat_weight, columns.t())
+    out = out_t.view(flat_weight.shape[0], n, -1).transpose(0, 1)
+    return out.clone(memory_format=torch.contiguous_format)  # its own tensor, also when n == 1
 
 
 def conv1d_by_windows(
