@@ -33,6 +33,7 @@ class _Group:
     exp_avgs: list[torch.Tensor]
     exp_avg_sqs: list[torch.Tensor]
     steps: list[torch.Tensor]
+    ones: list[torch.Tensor]  # the steps' increment as tensors: on a CPU 4 µs, a number 10
     decoupled: bool
 
 
@@ -61,7 +62,7 @@ class DirectAdamUpdate:
     def _update(groups: list[_Group], grads: list[list[torch.Tensor]]) -> None:
         for group, group_grads in zip(groups, grads, strict=True):
             options = group.options
-            torch._foreach_add_(group.steps, 1)
+            torch._foreach_add_(group.steps, group.ones)
             kernel = torch._fused_adamw_ if group.decoupled else torch._fused_adam_
             kernel(
                 group.params,
@@ -143,13 +144,16 @@ def _build(opt: torch.optim.Optimizer) -> list[_Group] | None:
         if any(isinstance(b, torch.Tensor) for b in options["betas"]):
             return None
         states = [opt.state[p] for p in params]
+        steps = [s["step"] for s in states]
+        one = torch.ones((), dtype=steps[0].dtype, device=steps[0].device)
         groups.append(
             _Group(
                 options=options,
                 params=params,
                 exp_avgs=[s["exp_avg"] for s in states],
                 exp_avg_sqs=[s["exp_avg_sq"] for s in states],
-                steps=[s["step"] for s in states],
+                steps=steps,
+                ones=[one] * len(steps),
                 decoupled=bool(options.get("decoupled_weight_decay", False)),
             )
         )
