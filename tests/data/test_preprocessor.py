@@ -71,6 +71,49 @@ def test_numbers_stored_as_text_are_converted() -> None:
     np.testing.assert_allclose(pre.transform(train).dense, [[1, 0], [2.5, 0], [2.5, 1], [4, 0]])
 
 
+def test_every_way_of_storing_numbers_gives_the_numbers_each_in_its_own_place() -> None:
+    """NumPy floats, ints, unsigned ints, booleans, float32, pandas' nullable integers and numbers
+    as text, side by side: converted together or one by one, each column's features hold its
+    values, missing ones (and those beyond float32) imputed with its own median, and a flag or
+    indicator right after the column it belongs to."""
+    train = pd.DataFrame(
+        {
+            "text": ["1", " 2.5", "x", "4"],
+            "f": [0.5, np.nan, 1e39, -2.0],
+            "i": np.array([3, 1, 2, 9], dtype=np.int64),
+            "u": np.array([7, 0, 255, 1], dtype=np.uint8),
+            "b": [True, False, True, True],
+            "nullable": pd.array([5, None, 1, 3], dtype="Int64"),
+            "f32": np.array([1.25, -1.0, 2.0, np.inf], dtype=np.float32),
+        }
+    )
+    kinds = dict.fromkeys(train.columns, "numeric")
+    pre = _fit(train, PLAIN, **kinds)
+    assert pre.feature_names == [
+        "text",
+        "text__missing",
+        "f",
+        "f__missing",
+        "i",
+        "u",
+        "b",
+        "nullable",
+        "nullable__missing",
+        "f32",
+        "f32__missing",
+    ]
+    expected = [
+        [1, 0, 0.5, 0, 3, 7, 1, 5, 0, 1.25, 0],
+        [2.5, 0, -0.75, 1, 1, 0, 0, 3, 1, -1, 0],
+        [2.5, 1, -0.75, 1, 2, 255, 1, 1, 0, 2, 0],
+        [4, 0, -2, 0, 9, 1, 1, 3, 0, 1.25, 1],
+    ]
+    np.testing.assert_allclose(pre.transform(train).dense, expected)
+    # raw rows at prediction time may come with their columns in another order
+    reordered = train[list(reversed(train.columns))]
+    np.testing.assert_array_equal(pre.transform(reordered).dense, pre.transform(train).dense)
+
+
 def _with_outliers() -> pd.DataFrame:
     values = np.concatenate([np.arange(1.0, 21.0), [100.0, -80.0]])
     return pd.DataFrame({"a": values})

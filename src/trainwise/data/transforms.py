@@ -51,6 +51,36 @@ class Preprocessor(Protocol):
 
     def state_dict(self) -> dict[str, Any]: ...
 
+    def _numeric_features(self, frame: pd.DataFrame, entries: dict[str, Any]) -> np.ndarray:
+        """The numeric columns imputed, clipped and scaled, each followed by its outlier flag and
+        its missing-value indicator where it has them. All columns at once: column by column,
+        pandas' per-call cost made a 784-column table take 0.3 s per split."""
+        x = numeric_matrix(frame, list(entries))  # changed in place from here on
+        missing = np.isnan(x)
+        fill, center, scale = (
+            np.array([e[key] for e in entries.values()]) for key in ("fill", "center", "scale")
+        )
+        fences = [e.get("fences") for e in entries.values()]
+        low = np.array([f[0] if f else -np.inf for f in fences])
+        high = np.array([f[1] if f else np.inf for f in fences])
+        np.copyto(x, np.broadcast_to(fill, x.shape), where=missing)
+        flags = (x < low) | (x > high) if self.clean.outliers == "flag" else None
+        if self.clean.outliers == "clip":
+            np.minimum(np.maximum(x, low, out=x), high, out=x)
+        x -= center
+        x /= scale
+        flagged = np.array([bool(f) and self.clean.outliers == "flag" for f in fences])
+        indicated = np.array([bool(e["indicator"]) for e in entries.values()])
+        # where each column goes: its scaled value, then its flag, then its indicator
+        width = np.cumsum(1 + flagged + indicated)
+        first = width - flagged - indicated - 1
+        out = np.empty((len(frame), int(width[-1])))
+        out[:, first] = x
+        if flags is not None:
+            out[:, first[flagged] + 1] = flags[:, flagged]
+        out[:, width[indicated] - 1] = missing[:, indicated]
+        return out
+
     @property
     def embedding_cardinalities(self) -> list[int]: ...
 
@@ -71,28 +101,28 @@ class TabularPreprocessor:
     def fit(self, frame: pd.DataFrame) -> TabularPreprocessor:
         c, state, report = self.clean, {}, {}
         numeric: dict[str, Any] = {}
-        for name in self.schema.of_kind("numeric"):
-            values = to_numeric(frame[name])
-            observed = values.dropna()
-            fill = 0.0
-            if c.impute == "median" and len(observed):
-                fill = float(observed.median())
-            elif c.impute == "mean" and len(observed):
-                fill = float(observed.mean())
+        names = self.schema.of_kind("numeric")
+        matrix = numeric_matrix(frame, names)
+        absent = np.isnan(matrix)
+        fills = _fills(matrix, absent, c.impute)
+        filled = np.where(absent, fills, matrix)
+        # one call for all columns: NumPy computes each as it would alone, without the calls
+        quartiles = np.percentile(filled, [25, 75], axis=0)
+        for j, name in enumerate(names):
             entry: dict[str, Any] = {
-                "fill": fill,
-                "indicator": bool(c.missing_indicator and values.isna().any()),
+                "fill": float(fills[j]),
+                "indicator": bool(c.missing_indicator and absent[:, j].any()),
             }
-            filled = values.fillna(fill).to_numpy(dtype=np.float64)
-            q1, q3 = np.percentile(filled, [25, 75])
+            column = filled[:, j]
+            q1, q3 = quartiles[:, j]
             iqr = q3 - q1
-            if c.outliers != "none" and iqr > 0 and len(np.unique(filled)) > 2:
+            if c.outliers != "none" and iqr > 0 and _more_than_two_values(column):
                 low, high = q1 - c.outlier_iqr * iqr, q3 + c.outlier_iqr * iqr
                 entry["fences"] = [float(low), float(high)]
-                report[name] = int(((filled < low) | (filled > high)).sum())
-                if c.outliers == "clip":
-                    filled = np.clip(filled, low, high)
-            entry["center"], entry["scale"] = _scaling(filled, c.scale)
+                report[name] = int(((column < low) | (column > high)).sum())
+                if c.outliers == "clip":  # np.clip, without its checks: 9x faster here
+                    column = np.minimum(np.maximum(column, low), high)
+            entry["center"], entry["scale"] = _scaling(column, c.scale)
             numeric[name] = entry
         state["numeric"] = numeric
 
@@ -134,18 +164,8 @@ class TabularPreprocessor:
         n = len(frame)
         blocks: list[np.ndarray] = []
         s = self.state_
-        for name, e in s["numeric"].items():
-            values = to_numeric(frame[name])
-            missing = values.isna().to_numpy()
-            x = values.fillna(e["fill"]).to_numpy(dtype=np.float64)
-            fences = e.get("fences")
-            if fences and self.clean.outliers == "clip":
-                x = np.clip(x, *fences)
-            blocks.append(((x - e["center"]) / e["scale"])[:, None])
-            if fences and self.clean.outliers == "flag":
-                blocks.append(((x < fences[0]) | (x > fences[1])).astype(np.float64)[:, None])
-            if e["indicator"]:
-                blocks.append(missing.astype(np.float64)[:, None])
+        if s["numeric"]:
+            blocks.append(self._numeric_features(frame, s["numeric"]))
         for name, e in s["onehot"].items():
             values = as_category(frame[name], e["fill"])
             index = category_codes(values, e["categories"])
@@ -168,6 +188,36 @@ class TabularPreprocessor:
             values = as_category(frame[name], e["fill"])
             codes[:, j] = category_codes(values, e["categories"]) + 1
         return Features(dense.astype(np.float32), codes)
+
+    def _numeric_features(self, frame: pd.DataFrame, entries: dict[str, Any]) -> np.ndarray:
+        """The numeric columns imputed, clipped and scaled, each followed by its outlier flag and
+        its missing-value indicator where it has them. All columns at once: column by column,
+        pandas' per-call cost made a 784-column table take 0.3 s per split."""
+        x = numeric_matrix(frame, list(entries))  # changed in place from here on
+        missing = np.isnan(x)
+        fill, center, scale = (
+            np.array([e[key] for e in entries.values()]) for key in ("fill", "center", "scale")
+        )
+        fences = [e.get("fences") for e in entries.values()]
+        low = np.array([f[0] if f else -np.inf for f in fences])
+        high = np.array([f[1] if f else np.inf for f in fences])
+        np.copyto(x, np.broadcast_to(fill, x.shape), where=missing)
+        flags = (x < low) | (x > high) if self.clean.outliers == "flag" else None
+        if self.clean.outliers == "clip":
+            np.minimum(np.maximum(x, low, out=x), high, out=x)
+        x -= center
+        x /= scale
+        flagged = np.array([bool(f) and self.clean.outliers == "flag" for f in fences])
+        indicated = np.array([bool(e["indicator"]) for e in entries.values()])
+        # where each column goes: its scaled value, then its flag, then its indicator
+        width = np.cumsum(1 + flagged + indicated)
+        first = width - flagged - indicated - 1
+        out = np.empty((len(frame), int(width[-1])))
+        out[:, first] = x
+        if flags is not None:
+            out[:, first[flagged] + 1] = flags[:, flagged]
+        out[:, width[indicated] - 1] = missing[:, indicated]
+        return out
 
     @property
     def embedding_cardinalities(self) -> list[int]:
@@ -227,6 +277,24 @@ class TabularPreprocessor:
             )
 
 
+def numeric_matrix(frame: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """`to_numeric` of each named column, as one (rows, columns) float64 array in column order
+    (each column contiguous, as the per-column statistics of `fit` read them). Columns held as
+    NumPy numbers or booleans convert together; text and pandas' own types one by one."""
+    dtypes = frame.dtypes
+    plain = [isinstance(dtypes[name], np.dtype) and dtypes[name].kind in "biuf" for name in names]
+    out = np.empty((len(frame), len(names)), order="F")
+    if any(plain):
+        columns = [name for name, fast in zip(names, plain, strict=True) if fast]
+        out[:, np.flatnonzero(plain)] = frame[columns].to_numpy(dtype=np.float64)
+    for j, fast in enumerate(plain):
+        if not fast:
+            out[:, j] = to_numeric(frame[names[j]]).to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        out[~(np.abs(out) < FLOAT32_MAX)] = np.nan  # as `to_numeric`: beyond float32 is missing
+    return out
+
+
 def to_numeric(series: pd.Series) -> pd.Series:
     """Numbers as float64; text that is not a number becomes missing."""
     if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
@@ -252,6 +320,30 @@ def as_category(series: pd.Series, fill: str) -> pd.Series:
         if exact and bool((observed % 1 == 0).all()):
             series = values.astype("Int64")
     return series.astype("string").str.strip().fillna(fill).astype(str)
+
+
+def _fills(matrix: np.ndarray, absent: np.ndarray, impute: str) -> np.ndarray:
+    """Each column's fill for missing values: the median or mean of its values, 0 where it has
+    none or `impute` asks for neither."""
+    fills = np.zeros(matrix.shape[1])
+    if impute not in ("median", "mean"):
+        return fills
+    per_column: Any = range(matrix.shape[1])
+    if impute == "median":  # columns without gaps in one call
+        whole = ~absent.any(axis=0)
+        fills[whole] = np.median(matrix[:, whole], axis=0)
+        per_column = np.flatnonzero(~whole)
+    for j in per_column:
+        observed = matrix[~absent[:, j], j]
+        if len(observed):
+            fills[j] = np.median(observed) if impute == "median" else observed.mean()
+    return fills
+
+
+def _more_than_two_values(x: np.ndarray) -> bool:
+    """`len(np.unique(x)) > 2` for an array without NaN, in two passes instead of a sort."""
+    others = x[x != x[0]] if len(x) else x
+    return bool(len(others)) and bool((others != others[0]).any())
 
 
 def _scaling(x: np.ndarray, how: str) -> tuple[float, float]:

@@ -136,12 +136,14 @@ def target_leakage(raw: pd.DataFrame, data: PreparedData) -> list[Finding]:
         half = half[finite]
     else:
         y = y.astype(str)
+    # the answers once, not per column: factorizing text targets is most of a column's cost
+    answers = pd.factorize(y)[0] if classification else y.to_numpy(float)
     out = []
     for column in schema.features:
         if column not in frame.columns:
             continue
         keys = _lookup_keys(frame[column])
-        score, baseline = _holdout_score(keys, y, half, classification)
+        score, baseline = _holdout_score(keys, answers, half, classification)
         if not classification and pd.api.types.is_numeric_dtype(frame[column]):
             x = pd.to_numeric(frame[column], errors="coerce").astype(float)
             r = x.where(np.isfinite(x)).corr(y)
@@ -173,15 +175,13 @@ def _lookup_keys(x: pd.Series) -> np.ndarray:
 
 
 def _holdout_score(
-    keys: np.ndarray, y: pd.Series, half: np.ndarray, classification: bool
+    keys: np.ndarray, answers: np.ndarray, half: np.ndarray, classification: bool
 ) -> tuple[float, float]:
-    """Fit a lookup key → answer on one half, score it on the other, both ways round."""
+    """Fit a lookup key → answer on one half, score it on the other, both ways round. The
+    answers are class codes (classification) or values (regression)."""
     n_keys = int(keys.max()) + 1
-    if classification:
-        codes = pd.factorize(y)[0]
-        n_classes = int(codes.max()) + 1
-    else:
-        values = y.to_numpy(float)
+    codes = values = answers
+    n_classes = int(codes.max()) + 1 if classification else 0
     scores, baselines = [], []
     for fit_on in (half, ~half):
         kf, ke = keys[fit_on], keys[~fit_on]
