@@ -93,7 +93,7 @@ class _WindowsMatmul(torch.autograd.Function):
         # the output must be a tensor of its own, not a view made here: autograd refuses
         # in-place changes (ReLU(inplace=True), `y += skip`) to a function's view outputs
         if ncl and not rows_out:
-            out = _product_ncl(columns, flat_weight, bias, n)
+            out = _product_ncl(columns, flat_weight, bias, n, out_length)
         else:
             if ncl:  # (N, O, L_out) whose memory is the product's own (N, L_out, O)
                 out = torch.empty_strided(
@@ -163,7 +163,11 @@ class _WindowsMatmul(torch.autograd.Function):
 
 
 def _product_ncl(
-    columns: torch.Tensor, flat_weight: torch.Tensor, bias: torch.Tensor | None, n: int
+    columns: torch.Tensor,
+    flat_weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    n: int,
+    out_length: int,
 ) -> torch.Tensor:
     """The windows times the kernel as a contiguous (N, O, L_out) tensor. The product is taken
     as (O, N·L_out) and one copy then moves whole runs of L_out values into place: a product
@@ -173,7 +177,7 @@ def _product_ncl(
         out_t = torch.mm(flat_weight, columns.t())
     else:
         out_t = torch.addmm(bias.unsqueeze(1), flat_weight, columns.t())
-    out = out_t.view(flat_weight.shape[0], n, -1).transpose(0, 1)
+    out = out_t.view(flat_weight.shape[0], n, out_length).transpose(0, 1)
     return out.clone(memory_format=torch.contiguous_format)  # its own tensor, also when n == 1
 
 
