@@ -180,13 +180,12 @@ def _holdout_score(
     """Fit a lookup key → answer on one half, score it on the other, both ways round. The
     answers are class codes (classification) or values (regression)."""
     n_keys = int(keys.max()) + 1
-    codes = values = answers
-    n_classes = int(codes.max()) + 1 if classification else 0
+    n_classes = int(answers.max()) + 1 if classification else 0
     scores, baselines = [], []
     for fit_on in (half, ~half):
         kf, ke = keys[fit_on], keys[~fit_on]
         if classification:
-            cf, ce = codes[fit_on], codes[~fit_on]
+            cf, ce = answers[fit_on], answers[~fit_on]
             counts = np.bincount(kf * n_classes + cf, minlength=n_keys * n_classes)
             counts = counts.reshape(n_keys, n_classes)
             default = int(np.bincount(cf, minlength=n_classes).argmax())
@@ -194,7 +193,7 @@ def _holdout_score(
             scores.append(float((table[ke] == ce).mean()))
             baselines.append(float((ce == default).mean()))
         else:
-            vf, ve = values[fit_on], values[~fit_on]
+            vf, ve = answers[fit_on], answers[~fit_on]
             sums = np.bincount(kf, weights=vf, minlength=n_keys)
             seen = np.bincount(kf, minlength=n_keys)
             table = np.where(seen > 0, sums / np.maximum(seen, 1), vf.mean())
