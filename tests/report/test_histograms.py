@@ -82,3 +82,21 @@ def test_a_run_writes_weight_histograms_tensorboard_reads_back(tmp_path: Path):
 def test_complex_tensors_are_binned_by_magnitude():
     h = histograms([torch.tensor([3 + 4j, 0 + 1j, -1 + 0j])], bins=2)[0]
     assert h is not None and (h.count, h.low, h.high, h.total) == (3, 1.0, 5.0, 7.0)
+
+
+@pytest.mark.parametrize("make", [lambda: torch.randn(1000) * 4, lambda: torch.full((50,), -1.25)])
+def test_a_nan_or_an_infinity_changes_nothing_but_which_values_are_counted(make):
+    # finite tensors are binned by `torch.histc`, the others value by value: same buckets
+    clean = make()
+    dirty = torch.cat([clean, torch.tensor([float("nan"), float("inf"), -float("inf")])])
+    a, b = histograms([clean, dirty], bins=16)
+    assert a is not None and b is not None
+    assert (a.count, a.low, a.high, a.limits, a.counts) == (
+        b.count,
+        b.low,
+        b.high,
+        b.limits,
+        b.counts,
+    )
+    assert a.total == pytest.approx(b.total, rel=1e-5, abs=1e-5)
+    assert a.squares == pytest.approx(b.squares, rel=1e-5)

@@ -134,7 +134,7 @@ class TensorBoardWriter(Callback):
             if param.grad is not None:  # the epoch's last step: grads live until the next one
                 tags.append(f"gradients/{name}")
                 tensors.append(param.grad)
-        # computed on the device, one transfer; a tensor without finite values (a diverged
+        # computed on the device, two transfers; a tensor without finite values (a diverged
         # run, which the NaN guard and the doctor report) is left out, not a failure
         for tag, hist in zip(tags, histograms(tensors), strict=True):
             if hist is not None:
