@@ -173,14 +173,24 @@ def test_nested_structures_round_trip_exactly():
     assert_identical(roundtrip(obj), obj)
 
 
-def test_tensors_are_collected_under_distinct_keys_and_copied():
+def test_tensors_are_packed_by_dtype_with_a_slice_per_occurrence_and_copied():
     shared = torch.ones(3)
-    obj = {"a": shared, "b": [shared, shared]}
+    obj = {"a": shared, "b": [shared, shared], "steps": torch.tensor([1, 2]), "x": torch.zeros(2)}
     tensors: dict[str, torch.Tensor] = {}
-    split_tensors(obj, "ckpt", tensors)
-    assert len(tensors) == 3  # one numbered entry per occurrence, even of the same tensor
-    shared.add_(1)  # the collected tensors are copies, not views of live training state
-    assert all(torch.equal(t, torch.ones(3)) for t in tensors.values())
+    state = split_tensors(obj, "ckpt", tensors)
+    assert {t.dtype for t in tensors.values()} == {torch.float32, torch.int64}
+    assert len(tensors) == 2
+    floats = [state["a"], *state["b"], state["x"]]
+    assert len({r["__tensor__"] for r in floats}) == 1  # one pack for the dtype
+    assert [r["offset"] for r in floats] == [0, 3, 6, 9]  # a slice per occurrence
+    shared.add_(1)  # the packs are copies, not views of live training state
+    assert torch.equal(tensors[state["a"]["__tensor__"]], torch.tensor([1.0] * 9 + [0.0] * 2))
+
+
+def test_loaded_tensors_are_copies_of_their_own():
+    loaded = roundtrip({"a": torch.zeros(2), "b": torch.zeros(2)})
+    loaded["a"].add_(1)  # an optimizer's moment updated in place must not touch its neighbour
+    assert torch.equal(loaded["b"], torch.zeros(2))
 
 
 def test_adamw_state_after_two_steps_round_trips_and_resumes_identically():
@@ -494,3 +504,11 @@ def test_a_resumed_channels_last_model_takes_the_same_steps_as_an_uninterrupted_
         _conv_step(resumed, step)
     for a, b in zip(uninterrupted.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_a_checkpoint_of_one_tensor_an_entry_still_loads():
+    # the layout of earlier versions: each reference names a whole entry, with no slice
+    state = {"a": {"__tensor__": "t0", "path": "ckpt.a"}, "b": [{"__tensor__": "t1", "path": "x"}]}
+    tensors = {"t0": torch.arange(4.0).reshape(2, 2), "t1": torch.tensor([True])}
+    loaded = join_tensors(state, tensors)
+    assert torch.equal(loaded["a"], tensors["t0"]) and torch.equal(loaded["b"][0], tensors["t1"])
