@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from trainwise.errors import RunError
-from trainwise.report.histograms import histograms
+from trainwise.report.event_checksums import use_c_checksums
+from trainwise.report.histograms import Histogram, histograms
 from trainwise.train.callbacks import Callback
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ class TensorBoardWriter(Callback):
     def on_fit_start(self, state: TrainState) -> None:
         from torch.utils.tensorboard import SummaryWriter  # a 1-2 s import: only when used
 
+        use_c_checksums()
         # on resume, TensorBoard drops the events an interrupted run wrote past this step
         self.writer = SummaryWriter(
             str(self.log_dir), purge_step=state.step or None, max_queue=QUEUED_EVENTS
@@ -100,16 +102,28 @@ class TensorBoardWriter(Callback):
         if self.writer is None:
             return
         step = state.step
-        if self._losses:
-            values = torch.stack(self._losses).tolist()  # one transfer per epoch
-            for at, value in zip(self._steps, values, strict=True):
-                self.writer.add_scalar("loss/train_step", value, at)
-            self._steps, self._losses = [], []
+        # every figure first, then every event: the writer's thread, which takes the GIL to
+        # write each event, starts only once the tensor work is done
+        hists = self._histograms(state.model) if self.histograms else []
+        losses = torch.stack(self._losses).tolist() if self._losses else []  # one transfer
+        for at, value in zip(self._steps, losses, strict=True):
+            self.writer.add_scalar("loss/train_step", value, at)
+        self._steps, self._losses = [], []
         for key, value in logs.items():
             if isinstance(value, int | float):
                 self.writer.add_scalar(_tag(key), value, step)
-        if self.histograms:
-            self._write_histograms(state.model, step)
+        for tag, hist in hists:
+            self.writer.add_histogram_raw(
+                tag,
+                min=hist.low,
+                max=hist.high,
+                num=hist.count,
+                sum=hist.total,
+                sum_squares=hist.squares,
+                bucket_limits=hist.limits,
+                bucket_counts=hist.counts,
+                global_step=step,
+            )
         self.writer.flush()
 
     def on_fit_end(self, state: TrainState) -> None:
@@ -124,7 +138,10 @@ class TensorBoardWriter(Callback):
             self.writer.close()
             self.writer = None
 
-    def _write_histograms(self, model: torch.nn.Module, step: int) -> None:
+    def _histograms(self, model: torch.nn.Module) -> list[tuple[str, Histogram]]:
+        """(tag, histogram) of each trainable weight and its gradient, up to `max_histograms`
+        parameters; computed on the device, in two transfers. A tensor without finite values
+        (a diverged run, which the NaN guard and the doctor report) is left out, not a failure."""
         named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
         tags: list[str] = []
         tensors: list[torch.Tensor] = []
@@ -134,21 +151,11 @@ class TensorBoardWriter(Callback):
             if param.grad is not None:  # the epoch's last step: grads live until the next one
                 tags.append(f"gradients/{name}")
                 tensors.append(param.grad)
-        # computed on the device, two transfers; a tensor without finite values (a diverged
-        # run, which the NaN guard and the doctor report) is left out, not a failure
-        for tag, hist in zip(tags, histograms(tensors), strict=True):
-            if hist is not None:
-                self.writer.add_histogram_raw(
-                    tag,
-                    min=hist.low,
-                    max=hist.high,
-                    num=hist.count,
-                    sum=hist.total,
-                    sum_squares=hist.squares,
-                    bucket_limits=hist.limits,
-                    bucket_counts=hist.counts,
-                    global_step=step,
-                )
+        return [
+            (tag, hist)
+            for tag, hist in zip(tags, histograms(tensors), strict=True)
+            if hist is not None
+        ]
 
 
 def _tag(key: str) -> str:
