@@ -145,3 +145,38 @@ def test_infinite_regression_targets_do_not_hide_a_leaky_feature() -> None:
         warnings.simplefilter("error", RuntimeWarning)
         found = by_rule(findings(reg), "target_leakage")
     assert [f.evidence["column"] for f in found] == ["y_copy"]
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_a_leak_among_many_numeric_columns_is_found_wherever_it_sits(task):
+    # numeric columns are checked in blocks of 64: the leaks sit in the second and third
+    rng = np.random.default_rng(4)
+    n = 400
+    frame = pd.DataFrame(rng.normal(size=(n, 150)), columns=[f"x{i}" for i in range(150)])
+    frame["y"] = rng.integers(0, 3, n).astype(str) if task == "multiclass" else rng.normal(size=n)
+    code = frame["y"].astype("category").cat.codes if task == "multiclass" else frame["y"]
+    frame["x70"] = code * 10.0 + rng.normal(size=n) * 0.01  # near copies, ties broken apart
+    gaps = rng.random(n) < (0.1 if task == "regression" else 0.0)  # R² is over the other rows
+    frame["x140"] = np.where(gaps, np.nan, code * -3.0 + rng.normal(size=n) * 0.001)
+    found = by_rule(findings(frame), "target_leakage")
+    assert [f.evidence["column"] for f in found] == ["x70", "x140"]
+
+
+def test_quantile_keys_bin_ranks_as_pandas_ranks_them():
+    from trainwise.diagnose.data_checks import BINS, _distinct_counts, _quantile_keys
+
+    rng = np.random.default_rng(5)
+    columns = [
+        rng.normal(size=200),
+        np.round(rng.normal(size=200), 1),  # ties
+        np.where(rng.random(200) < 0.3, np.nan, rng.integers(0, 50, 200)),  # gaps and ties
+    ]
+    values = np.stack(columns)
+    keys = _quantile_keys(values)
+    counts = _distinct_counts(values)
+    for column, row, count in zip(columns, keys, counts, strict=True):
+        series = pd.Series(column)
+        assert count == series.nunique()
+        ranks = series.rank(method="first").to_numpy()
+        expected = np.floor((ranks - 1) / np.nanmax(ranks) * BINS)
+        assert row.tolist() == np.where(np.isnan(expected), BINS, expected).astype(int).tolist()

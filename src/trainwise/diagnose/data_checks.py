@@ -19,6 +19,7 @@ IMBALANCE_RATIO = 10.0
 UNSCALED = 10.0  # a model input with a standard deviation or mean beyond this
 MAX_ROWS = 20_000  # rows the leakage check looks at (a sample of larger tables)
 BINS = 32
+COLUMN_BLOCK = 64  # numeric columns binned together (a block of 20,000 rows: about 10 MB)
 HASH_CHUNK = 4096
 
 
@@ -138,16 +139,11 @@ def target_leakage(raw: pd.DataFrame, data: PreparedData) -> list[Finding]:
         y = y.astype(str)
     # the answers once, not per column: factorizing text targets is most of a column's cost
     answers = pd.factorize(y)[0] if classification else y.to_numpy(float)
+    features = [c for c in schema.features if c in frame.columns]
+    scores = _leakage_scores(frame, features, answers, half, classification)
     out = []
-    for column in schema.features:
-        if column not in frame.columns:
-            continue
-        keys = _lookup_keys(frame[column])
-        score, baseline = _holdout_score(keys, answers, half, classification)
-        if not classification and pd.api.types.is_numeric_dtype(frame[column]):
-            x = pd.to_numeric(frame[column], errors="coerce").astype(float)
-            r = x.where(np.isfinite(x)).corr(y)
-            score = max(score, float(r * r) if r == r else 0.0)  # a linear copy
+    for column in features:
+        score, baseline = scores[column]
         if score >= LEAK_SCORE and (not classification or baseline < LEAK_SCORE):
             metric = "accuracy" if classification else "R²"
             out.append(
@@ -164,44 +160,119 @@ def target_leakage(raw: pd.DataFrame, data: PreparedData) -> list[Finding]:
     return out
 
 
-def _lookup_keys(x: pd.Series) -> np.ndarray:
-    """Integer keys: the quantile bin of a many-valued number, else the value itself."""
-    numeric = pd.api.types.is_numeric_dtype(x) and not pd.api.types.is_bool_dtype(x)
-    if numeric and x.nunique() > BINS:
-        ranks = x.rank(method="first").to_numpy()
-        keys = np.floor((ranks - 1) / np.nanmax(ranks) * BINS)
-        return np.where(np.isnan(keys), BINS, keys).astype(np.int64)
-    return pd.factorize(x, use_na_sentinel=False)[0].astype(np.int64)
+def _leakage_scores(
+    frame: pd.DataFrame,
+    features: list[str],
+    answers: np.ndarray,
+    half: np.ndarray,
+    classification: bool,
+) -> dict[str, tuple[float, float]]:
+    """Each feature's held-out score, and the baseline's (the majority class, or R² 0).
+
+    Numbers with more than `BINS` values are looked up by quantile bin, `COLUMN_BLOCK` columns
+    at a time as one matrix: a few NumPy calls a block, where pandas calls per column took
+    0.5 ms a column (0.4 s for a table of 784 pixels). Other columns are looked up by value."""
+    scores: dict[str, tuple[float, float]] = {}
+    for block in _blocks([c for c in features if frame[c].dtype.kind in "iuf"]):
+        values = _column_rows(frame[block])
+        binned = _distinct_counts(values) > BINS
+        if binned.any():
+            keys = _quantile_keys(values[binned])
+            fitted, baseline = _holdout_scores(keys, answers, half, classification)
+            chosen = [c for c, b in zip(block, binned, strict=True) if b]
+            scores |= {c: (float(v), baseline) for c, v in zip(chosen, fitted, strict=True)}
+    for column in features:
+        if column not in scores:
+            keys = pd.factorize(frame[column], use_na_sentinel=False)[0].astype(np.int64)
+            fitted, baseline = _holdout_scores(keys[None, :], answers, half, classification)
+            scores[column] = (float(fitted[0]), baseline)
+    if not classification:  # a linear copy of the target scores its R²
+        for block in _blocks([c for c in features if frame[c].dtype.kind in "iufb"]):
+            values = _column_rows(frame[block])
+            for column, r2 in zip(block, _squared_correlations(values, answers), strict=True):
+                score, baseline = scores[column]
+                scores[column] = (max(score, float(r2)), baseline)
+    return scores
 
 
-def _holdout_score(
+def _blocks(columns: list[str]) -> list[list[str]]:
+    return [columns[i : i + COLUMN_BLOCK] for i in range(0, len(columns), COLUMN_BLOCK)]
+
+
+def _column_rows(frame: pd.DataFrame) -> np.ndarray:
+    """The numbers of each column as one contiguous row of floats (missing: NaN)."""
+    return np.ascontiguousarray(frame.to_numpy(dtype=float, na_value=np.nan).T)
+
+
+def _distinct_counts(values: np.ndarray) -> np.ndarray:
+    """Distinct values per row of a float matrix, NaN left out (pandas' `nunique`)."""
+    ordered = np.sort(values, axis=1)  # NaN last
+    present = ~np.isnan(ordered)
+    changes = (ordered[:, 1:] != ordered[:, :-1]) & present[:, 1:]
+    return present[:, 0] + changes.sum(axis=1)
+
+
+def _quantile_keys(values: np.ndarray) -> np.ndarray:
+    """Integer keys of a (columns, rows) float matrix: each value's quantile bin (0..BINS-1) by
+    its rank, ties ranked in row order (pandas' `rank(method="first")`); NaN gets key BINS."""
+    order = np.argsort(values, axis=1, kind="stable")  # NaN last
+    ranks = np.empty_like(values)
+    np.put_along_axis(ranks, order, np.arange(1.0, values.shape[1] + 1)[None, :], axis=1)
+    missing = np.isnan(values)
+    highest = (~missing).sum(axis=1, keepdims=True)  # the rank of each column's largest value
+    keys = np.floor((ranks - 1) / highest * BINS)
+    keys[missing] = BINS
+    return keys.astype(np.int64)
+
+
+def _holdout_scores(
     keys: np.ndarray, answers: np.ndarray, half: np.ndarray, classification: bool
-) -> tuple[float, float]:
-    """Fit a lookup key → answer on one half, score it on the other, both ways round. The
-    answers are class codes (classification) or values (regression)."""
+) -> tuple[np.ndarray, float]:
+    """Fit a lookup key → answer on one half, score it on the other, both ways round, for each
+    row of `keys` (one per column); and the baseline's score. The answers are class codes
+    (classification) or values (regression)."""
+    columns = len(keys)
     n_keys = int(keys.max()) + 1
     n_classes = int(answers.max()) + 1 if classification else 0
+    # one lookup table for all columns: column j's key k is entry j * n_keys + k
+    keys = keys + (np.arange(columns) * n_keys)[:, None]
     scores, baselines = [], []
     for fit_on in (half, ~half):
-        kf, ke = keys[fit_on], keys[~fit_on]
+        kf, ke = keys[:, fit_on], keys[:, ~fit_on]
         if classification:
             cf, ce = answers[fit_on], answers[~fit_on]
-            counts = np.bincount(kf * n_classes + cf, minlength=n_keys * n_classes)
-            counts = counts.reshape(n_keys, n_classes)
+            counts = np.bincount(
+                (kf * n_classes + cf).ravel(), minlength=columns * n_keys * n_classes
+            ).reshape(columns * n_keys, n_classes)
             default = int(np.bincount(cf, minlength=n_classes).argmax())
             table = np.where(counts.sum(axis=1) > 0, counts.argmax(axis=1), default)
-            scores.append(float((table[ke] == ce).mean()))
+            scores.append((table[ke] == ce).mean(axis=1))
             baselines.append(float((ce == default).mean()))
         else:
             vf, ve = answers[fit_on], answers[~fit_on]
-            sums = np.bincount(kf, weights=vf, minlength=n_keys)
-            seen = np.bincount(kf, minlength=n_keys)
+            sums = np.bincount(kf.ravel(), np.tile(vf, columns), minlength=columns * n_keys)
+            seen = np.bincount(kf.ravel(), minlength=columns * n_keys)
             table = np.where(seen > 0, sums / np.maximum(seen, 1), vf.mean())
             total = ((ve - ve.mean()) ** 2).sum()
-            resid = ((ve - table[ke]) ** 2).sum()
-            scores.append(1.0 - resid / total if total > 0 else 0.0)
+            resid = ((ve - table[ke]) ** 2).sum(axis=1)
+            scores.append(1.0 - resid / total if total > 0 else np.zeros(columns))
             baselines.append(0.0)
-    return float(np.mean(scores)), float(np.mean(baselines))
+    return np.mean(scores, axis=0), float(np.mean(baselines))
+
+
+def _squared_correlations(values: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Each column's (row's of `values`) squared Pearson correlation with the target over the
+    rows where the column is finite; 0 where it is undefined (a constant column, fewer than two
+    rows)."""
+    finite = np.isfinite(values)
+    rows = finite.sum(axis=1, keepdims=True)
+    y = np.where(finite, target[None, :], 0.0)
+    x = np.where(finite, values, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = np.where(finite, x - x.sum(axis=1, keepdims=True) / rows, 0.0)
+        dy = np.where(finite, y - y.sum(axis=1, keepdims=True) / rows, 0.0)
+        r = (dx * dy).sum(axis=1) / np.sqrt((dx * dx).sum(axis=1) * (dy * dy).sum(axis=1))
+    return np.where(np.isfinite(r), np.clip(r, -1.0, 1.0) ** 2, 0.0)
 
 
 def class_imbalance(data: PreparedData, class_weight: str) -> list[Finding]:
