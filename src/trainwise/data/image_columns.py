@@ -32,10 +32,12 @@ def image_path_columns(frame: pd.DataFrame, kinds: dict[str, str] | None = None)
     end in an image extension (a column `kinds` gives another kind is never one)."""
     kinds = kinds or {}
     found = []
-    for name in frame.columns:
+    for name, dtype in frame.dtypes.items():
         if name in kinds:
             if kinds[name] == "image":
                 found.append(str(name))
+            continue
+        if dtype.kind in "biufcmM":  # numbers, booleans, times: never paths
             continue
         values = frame[name].dropna()
         step = max(1, len(values) // SAMPLE)
