@@ -345,3 +345,34 @@ def test_unique_string_target_is_not_a_classification(rng) -> None:
     frame = pd.DataFrame({"y": [f"v{i}" for i in range(40)]})
     with pytest.raises(DataError, match="40 distinct values in 40 rows"):
         infer_task(frame, ["y"], "auto")
+
+
+def test_counts_of_numeric_columns_match_pandas_for_every_storage():
+    # columns of NumPy numbers without gaps are counted together on one sorted matrix; the
+    # rest one by one: both must give pandas' own counts and the same kinds
+    rng = np.random.default_rng(7)
+    n = 60
+    frame = pd.DataFrame(
+        {
+            "f64": rng.normal(size=n),
+            "f32": np.round(rng.normal(size=n), 1).astype(np.float32),
+            "gaps": np.where(rng.random(n) < 0.2, np.nan, rng.integers(0, 9, n)),
+            "u8": rng.integers(0, 4, n).astype(np.uint8),
+            "i16": rng.integers(-300, 300, n).astype(np.int16),
+            "signed_zero": np.where(rng.random(n) < 0.5, 0.0, -0.0),
+            "inf": np.where(rng.random(n) < 0.1, np.inf, rng.normal(size=n)),
+            "big_ids": np.arange(n, dtype=np.int64) * 2**55 + 1,  # beyond float's exact range
+            "row_id": np.arange(n) + 0.0,
+            "nullable": pd.array(rng.integers(0, 5, n), dtype="Int64"),
+            "y": rng.integers(0, 2, n),
+        }
+    )
+    schema = infer_schema(frame, "y")
+    for column in schema.columns:
+        series = frame[column.name]
+        assert column.unique == series.nunique(), column.name
+        assert column.missing == series.isna().sum(), column.name
+    kinds = {c.name: c.kind for c in schema.columns}
+    assert kinds["signed_zero"] == "constant"
+    assert kinds["big_ids"] == "identifier" and kinds["row_id"] == "identifier"
+    assert kinds["f64"] == kinds["inf"] == kinds["gaps"] == "numeric"

@@ -99,13 +99,16 @@ def infer_schema(
         )
     kinds = kinds or {}
     excluded = {*targets, *(drop or [])} | ({group} if group else set())
+    numbers = _number_counts(frame, [c for c in frame.columns if c not in excluded])
     columns = []
     for name in frame.columns:
         if name in excluded:
             continue
         series = frame[name]
-        n_missing = int(series.isna().sum())
-        n_unique = _unique_count(series)
+        if name in numbers:
+            n_missing, n_unique = 0, numbers[name]
+        else:
+            n_missing, n_unique = int(series.isna().sum()), _unique_count(series)
         if n_missing == len(series) and kinds.get(name) not in {"identifier", "constant"}:
             raise DataError(
                 f"feature column {name!r} has no values at all (every row is missing)",
@@ -114,6 +117,8 @@ def infer_schema(
             )
         if name in kinds:
             kind, reason = kinds[name], "set in data.kinds"
+        elif name in numbers:  # whole numbers, or floats that numpy says are whole or not
+            kind, reason = _number_kind(series, len(series), n_unique, _whole(series))
         else:
             kind, reason = infer_kind(series)
         columns.append(Column(name, kind, reason, n_missing, n_unique))
@@ -142,12 +147,7 @@ def infer_kind(series: pd.Series) -> tuple[str, str]:
     if unique == 2 and set(values.astype(str).str.lower().str.strip()) <= BOOL_WORDS:
         return "boolean", "two yes/no-like values"
     if pd.api.types.is_numeric_dtype(values):
-        is_int = pd.api.types.is_integer_dtype(values) or bool(
-            np.all(np.mod(values.to_numpy(dtype=float), 1) == 0)
-        )
-        if is_int and unique == n and n > 20 and (_id_name(series.name) or _is_monotonic(values)):
-            return "identifier", "a distinct integer on every row (a row id)"
-        return "numeric", "numbers"
+        return _number_kind(values, n, unique, _whole(values))
     text = values.astype(str)
     as_numbers = pd.to_numeric(text.str.strip(), errors="coerce")
     if as_numbers.notna().mean() >= 0.98:
@@ -165,6 +165,49 @@ def infer_kind(series: pd.Series) -> tuple[str, str]:
             f"{ratio:.0%} of values are distinct (an id or code; cannot generalise)",
         )
     return "categorical", f"{unique} categories"
+
+
+def _number_kind(values: pd.Series, n: int, unique: int, whole: bool) -> tuple[str, str]:
+    """The kind of a column's `n` numbers (its missing values left out), `unique` of them
+    distinct."""
+    if unique <= 1:
+        return "constant", "a single value: carries no information"
+    if whole and unique == n and n > 20 and (_id_name(values.name) or _is_monotonic(values)):
+        return "identifier", "a distinct integer on every row (a row id)"
+    return "numeric", "numbers"
+
+
+def _whole(values: pd.Series) -> bool:
+    """Whether every value is a whole number (an integer dtype, or floats without fractions)."""
+    if pd.api.types.is_integer_dtype(values):
+        return True
+    with np.errstate(invalid="ignore"):  # ±inf: no remainder, not whole
+        return bool(np.all(np.mod(values.to_numpy(dtype=float), 1) == 0))
+
+
+def _number_counts(frame: pd.DataFrame, names: list[str]) -> dict[str, int]:
+    """Distinct values of each column of NumPy integers or floats without a missing value,
+    counted 256 columns at a time on one sorted matrix: pandas' per-column `nunique` and `isna`
+    took 0.5 ms a column (0.4 s for a table of 784 pixels). Other columns are left out."""
+    if not len(frame):
+        return {}
+    wanted = set(names)
+    chosen: dict[np.dtype, list[str]] = {}
+    for name, dtype in frame.dtypes.items():
+        if name in wanted and isinstance(dtype, np.dtype) and dtype.kind in "iuf":
+            chosen.setdefault(dtype, []).append(name)
+    counts: dict[str, int] = {}
+    for group in chosen.values():  # one dtype a group: no value changes on the way
+        for start in range(0, len(group), 256):
+            block = group[start : start + 256]
+            values = np.sort(frame[block].to_numpy().T, axis=1)
+            if values.dtype.kind == "f":  # a column with missing values is counted by pandas
+                complete = ~np.isnan(values[:, -1])  # NaN sorts last
+                block = [c for c, keep in zip(block, complete, strict=True) if keep]
+                values = values[complete]
+            distinct = 1 + (values[:, 1:] != values[:, :-1]).sum(axis=1)
+            counts |= dict(zip(block, distinct.tolist(), strict=True))
+    return counts
 
 
 def _numbers(series: pd.Series) -> bool:
