@@ -137,9 +137,11 @@ def _suffix(name: str) -> str:
 
 def wav_column(frame: pd.DataFrame) -> str | None:
     """The column of a table that lists audio files (most values end in .wav), if any."""
-    for name in frame.columns:
+    for name, dtype in frame.dtypes.items():
+        if dtype.kind in "biufcmM":  # numbers, booleans, times: never paths
+            continue
         values = frame[name].dropna()
-        if len(values) == 0 or pd.api.types.is_numeric_dtype(values):
+        if len(values) == 0:
             continue
         ends = values.astype(str).str.strip().str.lower().str.endswith(AUDIO_SUFFIXES)
         if ends.mean() >= 0.9:

@@ -105,7 +105,9 @@ def find_image_column(
                 "set data.image.column to the column of image paths",
             )
         return named
-    for name in frame.columns:
+    for name, dtype in frame.dtypes.items():
+        if dtype.kind in "biufcmM":  # numbers, booleans, times: neither paths nor arrays
+            continue
         values = frame[name].dropna().head(20)
         if len(values) and all(_is_image_value(v, arrays) for v in values):
             return str(name)

@@ -345,7 +345,8 @@ def _describe(
 ) -> dict[str, Any]:
     """The data summary saved with every run: what each column is and what cleaning did."""
     features = schema.features
-    missing = {c: int(train[c].isna().sum()) for c in features if train[c].isna().any()}
+    counts = train[list(features)].isna().sum()  # one pass over all features
+    missing = {c: int(n) for c, n in counts.items() if n}
     out: dict[str, Any] = {
         "task": schema.task,
         "target": list(schema.target),
