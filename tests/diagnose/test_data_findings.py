@@ -163,7 +163,8 @@ def test_a_leak_among_many_numeric_columns_is_found_wherever_it_sits(task):
 
 
 def test_quantile_keys_bin_ranks_as_pandas_ranks_them():
-    from trainwise.diagnose.data_checks import BINS, _distinct_counts, _quantile_keys
+    from trainwise.data.schema import distinct_counts
+    from trainwise.diagnose.data_checks import BINS, _quantile_keys
 
     rng = np.random.default_rng(5)
     columns = [
@@ -173,7 +174,7 @@ def test_quantile_keys_bin_ranks_as_pandas_ranks_them():
     ]
     values = np.stack(columns)
     keys = _quantile_keys(values)
-    counts = _distinct_counts(values)
+    counts = distinct_counts(values)
     for column, row, count in zip(columns, keys, counts, strict=True):
         series = pd.Series(column)
         assert count == series.nunique()

@@ -12,6 +12,7 @@ import pandas as pd
 import torch
 
 from trainwise.data.prepared import PreparedData, TensorSplit
+from trainwise.data.schema import distinct_counts
 from trainwise.diagnose.findings import Finding
 
 LEAK_SCORE = 0.99  # a single feature predicts held-out targets this well (accuracy or R²)
@@ -175,7 +176,7 @@ def _leakage_scores(
     scores: dict[str, tuple[float, float]] = {}
     for block in _blocks([c for c in features if frame[c].dtype.kind in "iuf"]):
         values = _column_rows(frame[block])
-        binned = _distinct_counts(values) > BINS
+        binned = distinct_counts(values) > BINS
         if binned.any():
             keys = _quantile_keys(values[binned])
             fitted, baseline = _holdout_scores(keys, answers, half, classification)
@@ -202,14 +203,6 @@ def _blocks(columns: list[str]) -> list[list[str]]:
 def _column_rows(frame: pd.DataFrame) -> np.ndarray:
     """The numbers of each column as one contiguous row of floats (missing: NaN)."""
     return np.ascontiguousarray(frame.to_numpy(dtype=float, na_value=np.nan).T)
-
-
-def _distinct_counts(values: np.ndarray) -> np.ndarray:
-    """Distinct values per row of a float matrix, NaN left out (pandas' `nunique`)."""
-    ordered = np.sort(values, axis=1)  # NaN last
-    present = ~np.isnan(ordered)
-    changes = (ordered[:, 1:] != ordered[:, :-1]) & present[:, 1:]
-    return present[:, 0] + changes.sum(axis=1)
 
 
 def _quantile_keys(values: np.ndarray) -> np.ndarray:
