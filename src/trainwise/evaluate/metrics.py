@@ -4,7 +4,7 @@ Classification metrics come from one confusion matrix (a `bincount`) and, for RO
 ranks of the scores (the Mann-Whitney form of the area under the ROC curve, ties counted half),
 for every class at once. They equal scikit-learn's, which the tests check, but calling
 scikit-learn's functions one by one recounted the matrix in each and drew a ROC curve per class:
-27 ms for 800 rows of 10 classes, against 1.3 ms here, paid twice by every fit (validation and
+27 ms for 800 rows of 10 classes, against 1.1 ms here, paid twice by every fit (validation and
 test) and by every tuning trial and cross-validation fold. Every value is a plain
 Python `float`/`int` or `None`: the results go straight into the run record and the report, and
 JSON has no NaN, so a metric that is undefined on this data (ROC AUC with one class present, R² of
