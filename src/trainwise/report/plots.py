@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.layout_engine import TightLayoutEngine
 
 TRAIN, VALIDATION, ACCENT, GRID = "#1f77b4", "#d62728", "#2ca02c", "#dddddd"
 MAX_ROC_CLASSES = 10  # one-vs-rest curves beyond this are unreadable; the micro average stays
@@ -29,8 +30,8 @@ MAX_ROC_CLASSES = 10  # one-vs-rest curves beyond this are unreadable; the micro
 def data_uri(fig: Figure, dpi: int = 100) -> str:
     """The figure as an inline `data:image/png;base64,...` URI; closes the figure.
 
-    Every figure here is laid out with `tight_layout` when it is made, so it is saved as it
-    is: `bbox_inches="tight"` would draw it once more only to crop it (a report of five figures
+    Every figure here is laid out by `tight` when it is made, so it is saved as it is:
+    `bbox_inches="tight"` would draw it once more only to crop it (a report of five figures
     took 2.42 s with it and 2.06 s without, median of 5)."""
     buffer = io.BytesIO()
     try:
@@ -38,6 +39,17 @@ def data_uri(fig: Figure, dpi: int = 100) -> str:
     finally:
         plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def tight(fig: Figure) -> Figure:
+    """Lay the figure out once, as `Figure.tight_layout` does, and leave no layout engine on it.
+
+    `tight_layout` leaves a placeholder engine behind, and `savefig` then lays every text out
+    once more, drawing nothing, before it draws. Without it, saving the report's five figures
+    took 0.63 s instead of 0.83 s, and the whole report 1.43 s instead of 1.45-1.59 s (the
+    first layout pass costs a little more); the PNGs are the same byte for byte."""
+    TightLayoutEngine().execute(fig)
+    return fig
 
 
 def _axes(n: int, width: float = 4.6, height: float = 3.4) -> tuple[Figure, list[Any]]:
@@ -74,8 +86,7 @@ def learning_curves(history: Sequence[dict[str, Any]], monitor: str = "val_loss"
             ax.plot(epochs, _series(history, name), label=name.removeprefix("val_"))
         ax.set(title="Validation metrics", xlabel="epoch")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return tight(fig)
 
 
 def lr_schedule(history: Sequence[dict[str, Any]]) -> Figure:
@@ -87,8 +98,7 @@ def lr_schedule(history: Sequence[dict[str, Any]]) -> Figure:
     ax.set(title="Learning rate per epoch", xlabel="epoch", ylabel="lr")
     if all(v > 0 for v in lrs) and max(lrs) / min(lrs) > 10:
         ax.set_yscale("log")
-    fig.tight_layout()
-    return fig
+    return tight(fig)
 
 
 def lr_finder(result: dict[str, Any]) -> Figure:
@@ -121,8 +131,7 @@ def lr_finder(result: dict[str, Any]) -> Figure:
     ax.set_ylim(low - 0.1 * abs(low), max(smoothed[0], low) * 1.6 + 1e-9)
     ax.set(title="LR range test", xlabel="learning rate (log)", ylabel="training loss")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return tight(fig)
 
 
 def gradient_flow(gradients: dict[str, Any]) -> Figure:
@@ -152,8 +161,7 @@ def gradient_flow(gradients: dict[str, Any]) -> Figure:
         ax.invert_yaxis()
         ax.set(title=f"Update / weight ratio, epoch {epochs[-1]}", xlabel="ratio (log)")
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return tight(fig)
 
 
 def classification(predictions: pd.DataFrame, classes: Sequence[str], split: str) -> Figure:
@@ -217,8 +225,7 @@ def classification(predictions: pd.DataFrame, classes: Sequence[str], split: str
         ylim=(0, 1),
     )
     cal_ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    return fig
+    return tight(fig)
 
 
 def reliability(
@@ -259,8 +266,7 @@ def residuals(truth: np.ndarray, predicted: np.ndarray, split: str, name: str = 
         title=f"Residual distribution ({split})",
         xlabel=f"true - predicted (mean {error.mean():.3g}, sd {error.std():.3g})",
     )
-    fig.tight_layout()
-    return fig
+    return tight(fig)
 
 
 def _series(history: Sequence[dict[str, Any]], key: str) -> list[float]:

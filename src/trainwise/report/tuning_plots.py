@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
-from trainwise.report.plots import ACCENT, TRAIN, VALIDATION, _axes, _short
+from trainwise.report.plots import ACCENT, TRAIN, VALIDATION, _axes, _short, tight
 
 BASELINE_COLOUR = "#7f7f7f"
 
@@ -71,8 +71,7 @@ def history(
     better = "higher" if maximize else "lower"
     ax.set(title=f"Optimisation history ({better} is better)", xlabel="trial", ylabel=metric)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+    return tight(fig)
 
 
 def importances(values: dict[str, float]) -> Figure:
@@ -82,8 +81,7 @@ def importances(values: dict[str, float]) -> Figure:
     ax.barh(range(len(names)), [values[n] for n in names], color=TRAIN)
     ax.set_yticks(range(len(names)), [_short(n, 32) for n in names], fontsize=8)
     ax.set(title="Parameter importances (fANOVA)", xlabel="share of the score's variance")
-    fig.tight_layout()
-    return fig
+    return tight(fig)
 
 
 def parallel_coordinates(
@@ -132,8 +130,7 @@ def parallel_coordinates(
     ax.set_xlim(-0.2, len(axes_spec) - 0.4)
     ax.set_ylim(-0.06, 1.06)
     ax.set_title("Parallel coordinates (completed trials; the chosen one thick)")
-    fig.tight_layout()
-    return fig
+    return tight(fig)
 
 
 def _goodness(score: float, low: float, span: float, maximize: bool) -> float:

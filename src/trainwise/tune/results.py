@@ -166,6 +166,8 @@ def _plots(study: optuna.Study, folder: Path, have_importances: bool) -> dict[st
     import matplotlib.pyplot as plt
     from optuna.visualization import matplotlib as oplt
 
+    from trainwise.report.plots import tight
+
     complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     out: dict[str, Path] = {}
     # Optuna's plots switch matplotlib to its ggplot style for the whole process; keep that
@@ -184,7 +186,7 @@ def _plots(study: optuna.Study, folder: Path, have_importances: bool) -> dict[st
                     continue
             fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
             fig.set_size_inches(9, 5)
-            fig.tight_layout()
+            tight(fig)
             fig.savefig(folder / name, dpi=100)
             plt.close(fig)
             out[name.replace(".", "_")] = folder / name
