@@ -79,5 +79,13 @@ class CallbackList(Callback):
             cb.on_epoch_end(state, logs)
 
     def on_fit_end(self, state: TrainState) -> None:
+        """Every callback's, even after one has failed (a checkpoint write can fail here), so
+        that files are closed and signal handlers restored; the first failure is raised."""
+        failure: Exception | None = None
         for cb in self.callbacks:
-            cb.on_fit_end(state)
+            try:
+                cb.on_fit_end(state)
+            except Exception as exc:
+                failure = failure or exc
+        if failure is not None:
+            raise failure

@@ -16,6 +16,7 @@ import math
 import os
 import shutil
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,25 +110,50 @@ def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """A checkpoint's content, detached from the training state: the tensors are copies and
+    the rest is a fresh JSON-ready structure, so it can be written while training goes on."""
+
+    step: int
+    state: Any
+    tensors: dict[str, torch.Tensor]
+    parts: list[str]
+
+
+def snapshot(step: int, payload: dict[str, Any]) -> Snapshot:
+    """Take what `write_checkpoint` writes: the tensors packed (and copied) by `split_tensors`."""
+    tensors: dict[str, torch.Tensor] = {}
+    state = split_tensors(payload, "ckpt", tensors)
+    return Snapshot(step, state, tensors, sorted(payload))
+
+
+def checkpoint_path(folder: Path, step: int) -> Path:
+    return folder / f"{PREFIX}{step:09d}"
+
+
 def save_checkpoint(
     folder: Path, step: int, payload: dict[str, Any], keep: int, protect: Iterable[str] = ()
 ) -> Path:
     """Write one checkpoint atomically, then prune to the newest `keep` (plus `protect`)."""
-    final = folder / f"{PREFIX}{step:09d}"
+    return write_checkpoint(folder, snapshot(step, payload), keep, protect)
+
+
+def write_checkpoint(folder: Path, snap: Snapshot, keep: int, protect: Iterable[str] = ()) -> Path:
+    """Write a snapshot as checkpoint folder, atomically, then prune as `save_checkpoint`."""
+    final = checkpoint_path(folder, snap.step)
     tmp = folder / (final.name + TMP_SUFFIX)
-    tensors: dict[str, torch.Tensor] = {}
-    state = split_tensors(payload, "ckpt", tensors)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if tmp.exists():  # left by a save that was killed half-way
             shutil.rmtree(tmp)
         tmp.mkdir()
-        save_file(tensors, str(tmp / TENSORS))
-        (tmp / STATE).write_text(json.dumps(state), encoding="utf-8")
+        save_file(snap.tensors, str(tmp / TENSORS))
+        (tmp / STATE).write_text(json.dumps(snap.state), encoding="utf-8")
         manifest = {
-            "step": step,
+            "step": snap.step,
             "files": {name: _sha256(tmp / name) for name in (TENSORS, STATE)},
-            "parts": sorted(payload),
+            "parts": snap.parts,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         for name in (TENSORS, STATE, MANIFEST):

@@ -7,17 +7,25 @@ the conventional codes for those signals.
 
 from __future__ import annotations
 
+import contextlib
 import signal
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from trainwise.errors import RunError
 from trainwise.train.callbacks import Callback
-from trainwise.train.checkpoint import PREFIX, load_latest, save_checkpoint
+from trainwise.train.checkpoint import checkpoint_path, load_latest, snapshot
+from trainwise.train.checkpoint_writer import CheckpointWriter
 from trainwise.train.state import StepOutput, TrainState
 
 
 class Checkpointer(Callback):
+    """Checkpoints every `every_epochs` epochs (or `every_steps` steps), at the best epoch and
+    when training stops early. Each is snapshotted at once and written by a `CheckpointWriter`
+    in the background; the fit ends only when the last one is on disk."""
+
     def __init__(
         self,
         folder: Path,
@@ -35,6 +43,7 @@ class Checkpointer(Callback):
         self.is_best = is_best
         self.best_name: str | None = None
         self.last_saved_step = -1
+        self.writer = CheckpointWriter()
 
     def payload(self, state: TrainState) -> dict[str, Any]:
         return state.state_dict() | {
@@ -43,15 +52,13 @@ class Checkpointer(Callback):
         }
 
     def save(self, state: TrainState) -> Path:
-        path = save_checkpoint(
-            self.folder,
-            state.step,
-            self.payload(state),
-            self.keep,
-            protect=[self.best_name] if self.best_name else [],
-        )
+        """Snapshot the state now and start writing it; returns the checkpoint's folder, which
+        exists once the write is done (`writer.wait()`)."""
+        snap = snapshot(state.step, self.payload(state))
+        protect = [self.best_name] if self.best_name else []
+        self.writer.submit(self.folder, snap, self.keep, protect)
         self.last_saved_step = state.step
-        return path
+        return checkpoint_path(self.folder, state.step)
 
     def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
         due = self.every_steps is not None and state.step % self.every_steps == 0
@@ -63,8 +70,16 @@ class Checkpointer(Callback):
         due = state.epoch % self.every_epochs == 0 or state.stop_reason is not None
         if best or (due and state.step != self.last_saved_step):
             if best:  # recorded before saving, so the checkpoint names itself as the best
-                self.best_name = f"{PREFIX}{state.step:09d}"
+                self.best_name = checkpoint_path(self.folder, state.step).name
             self.save(state)
+
+    def on_fit_end(self, state: TrainState) -> None:
+        if sys.exc_info()[1] is None:
+            self.writer.close()
+            return
+        # the fit is failing already: that error is the one to report, not a write's
+        with contextlib.suppress(RunError):
+            self.writer.close()
 
     def restore(self, state: TrainState, warn: Any = print) -> Path:
         """Load the newest valid checkpoint into the state and the stateful callbacks."""
