@@ -116,16 +116,15 @@ class Snapshot:
     the rest is a fresh JSON-ready structure, so it can be written while training goes on."""
 
     step: int
-    state: Any
+    state: dict[str, Any]
     tensors: dict[str, torch.Tensor]
-    parts: list[str]
 
 
 def snapshot(step: int, payload: dict[str, Any]) -> Snapshot:
     """Take what `write_checkpoint` writes: the tensors packed (and copied) by `split_tensors`."""
     tensors: dict[str, torch.Tensor] = {}
     state = split_tensors(payload, "ckpt", tensors)
-    return Snapshot(step, state, tensors, sorted(payload))
+    return Snapshot(step, state, tensors)
 
 
 def checkpoint_path(folder: Path, step: int) -> Path:
@@ -153,7 +152,7 @@ def write_checkpoint(folder: Path, snap: Snapshot, keep: int, protect: Iterable[
         manifest = {
             "step": snap.step,
             "files": {name: _sha256(tmp / name) for name in (TENSORS, STATE)},
-            "parts": snap.parts,
+            "parts": sorted(snap.state),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
         for name in (TENSORS, STATE, MANIFEST):
