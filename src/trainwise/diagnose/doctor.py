@@ -88,7 +88,8 @@ class Doctor(Callback):
 
     def on_after_backward(self, state: TrainState) -> None:
         self.grad.on_after_backward(state)
-        self.act.on_after_backward(state)
+        if self.act.hooked:  # the epoch's first step: nothing to do on the others
+            self.act.on_after_backward(state)
 
     def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
         self.grad.on_batch_end(state, out)

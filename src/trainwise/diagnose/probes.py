@@ -42,10 +42,6 @@ class LayerIndex:
     ratio_params: list[int]  # parameters the update ratio is measured on
     embedding: list[bool]
 
-    @property
-    def ratio_set(self) -> set[int]:
-        return set(self.ratio_params)
-
     @classmethod
     def of(cls, model: nn.Module, device: torch.device) -> LayerIndex:
         names, params, owner, has_matrix, embedding = [], [], [], [], []
@@ -69,12 +65,6 @@ class LayerIndex:
             ratio,
             embedding,
         )
-
-    def per_layer(self, norms: list[torch.Tensor], which: list[int]) -> torch.Tensor:
-        """Per-parameter norms → per-layer norms (square root of the summed squares)."""
-        sq = torch.stack(norms).float() ** 2
-        out = torch.zeros(len(self.names), device=sq.device)
-        return out.index_add_(0, self.owner[which], sq).sqrt()
 
 
 NEVER = 2**62  # "no fault yet" in the first-fault step counters
@@ -112,10 +102,13 @@ class FirstEvent:
             return
         rows = len(self._rows)
         values = torch.stack(self._rows).reshape(rows, -1)
-        steps = torch.arange(rows, device=values.device) + self._first_held_step
+        self.note_rows(values, torch.arange(rows, device=values.device) + self._first_held_step)
+        self._rows = []
+
+    def note_rows(self, values: torch.Tensor, steps: torch.Tensor) -> None:
+        """Rows of values (one per step, in any order) and their steps, checked at once."""
         seen = torch.where(torch.isfinite(values), NEVER, steps[:, None]).amin(0)
         self.first = torch.minimum(self.first, seen)
-        self._rows = []
 
     @staticmethod
     def read(values: list[float]) -> tuple[int, int] | None:
@@ -125,30 +118,46 @@ class FirstEvent:
 
 
 class GradientProbe(Callback):
+    """Why a probed step only records norms: on a CPU, a tensor operation called right after a
+    training step costs several times its cost in a tight loop (its code has left the caches:
+    a 4-operation fault check took 80-90 µs there against 13 µs in a loop). So a probed step
+    takes every norm it needs in one `_foreach_norm` and keeps the row; the per-layer sums,
+    ratios and fault checks run once per epoch, over all the rows together (`epoch_summary`)."""
+
     def __init__(
         self, every_steps: int = 16, loss_fault: Callable[[], int | None] | None = None
     ) -> None:
         self.every_steps = every_steps
         self.loss_fault = loss_fault  # the first step (or None) of a non-finite loss, if tracked
         self.index: LayerIndex | None = None
-        self._before: list[torch.Tensor] | None = None
-        self._reset_epoch(torch.device("cpu"), 0)
+        self._on_cpu = True
+        self._before: list[torch.Tensor] | None = None  # ratio weights before the update
+        self._summing: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = _summing(None)
+        self._reset_epoch()
         self._faults: dict[str, FirstEvent] = {}
 
-    def _reset_epoch(self, device: torch.device, n: int) -> None:
-        self.grad_sum = torch.zeros(n, device=device)
-        self.ratio_sum = torch.zeros(n, device=device)
-        self.ratio_grad_sum = torch.zeros(n, device=device)  # gradient of the measured weights
-        self.weight_sum = torch.zeros(n, device=device)  # norm of the measured weights
-        self.total_max = torch.zeros((), device=device)
-        self.n_grad = 0
-        self.n_ratio = 0
+    def _reset_epoch(self) -> None:
+        # one row per probed step: the norms of every gradient, then of each ratio weight
+        self._rows: list[torch.Tensor] = []
+        self._steps: list[int] = []
+        # one row per measured update: its norm per ratio parameter, and its probed step's row
+        self._moves: list[torch.Tensor] = []
+        self._move_rows: list[int] = []
+
+    @property
+    def n_grad(self) -> int:
+        return len(self._rows)
+
+    @property
+    def n_ratio(self) -> int:
+        return len(self._moves)
 
     def on_fit_start(self, state: TrainState) -> None:
         self.index = LayerIndex.of(state.model, state.device)
+        self._on_cpu = state.device.type == "cpu"
+        self._summing = _summing(self.index)
         self.reset_nonfinite(state.device)
-        # a run resumed mid-epoch gets no on_epoch_start for that epoch
-        self._reset_epoch(state.device, len(self.index.names))
+        self._reset_epoch()  # a run resumed mid-epoch gets no on_epoch_start for that epoch
 
     def reset_nonfinite(self, device: torch.device | None = None) -> None:
         """Forget earlier faults (a fresh fit, or a rollback: the next fault is a new one)."""
@@ -163,8 +172,7 @@ class GradientProbe(Callback):
             self._faults["loss"] = FirstEvent(device)
 
     def on_epoch_start(self, state: TrainState) -> None:
-        assert self.index is not None
-        self._reset_epoch(state.device, len(self.index.names))
+        self._reset_epoch()
 
     def _probe_now(self, state: TrainState) -> bool:
         return state.batch_in_epoch % self.every_steps == 0
@@ -173,51 +181,46 @@ class GradientProbe(Callback):
         return self.index is not None and self._probe_now(state)
 
     def on_after_backward(self, state: TrainState) -> None:
-        index = self.index
-        if index is None:
+        if self.index is None:
             return
         step = state.step + 1  # the step being taken (state.step counts finished ones)
         # before the update: are the weights still finite? One step later every layer is NaN,
         # so only now can the first one be named.
-        self._check_weights(state, step)
-        if not self._probe_now(state):
-            return
-        with torch.no_grad():
-            which = [i for i, p in enumerate(index.params) if p.grad is not None]
-            if not which:
-                return
-            grad_norms = torch._foreach_norm([index.params[i].grad for i in which])
-            layer_grad = index.per_layer(grad_norms, which)
-            measured = index.ratio_set
-            in_ratio = [k for k, i in enumerate(which) if i in measured]
-            self.ratio_grad_sum += index.per_layer(
-                [grad_norms[k] for k in in_ratio], [which[k] for k in in_ratio]
-            )
-            self.grad_sum += layer_grad
-            self.total_max = torch.maximum(self.total_max, layer_grad.norm())
-            self.n_grad += 1
-            per_param = torch.zeros(len(index.params), device=layer_grad.device)
-            per_param[which] = torch.stack(grad_norms).float()
-            self._faults["gradients"].note(per_param, step)
-            self._before = [index.params[i].detach().clone() for i in index.ratio_params]
+        loss = state.step_loss
+        if not (self._on_cpu and loss is not None and math.isfinite(float(loss))):
+            self._check_weights(step)
+        if self._probe_now(state):
+            self._probe(step)
 
-    def _check_weights(self, state: TrainState, step: int) -> None:
+    def _check_weights(self, step: int) -> None:
         """On a GPU, every step's weight norms are kept on the device (no wait for the queue).
         On a CPU a read costs no wait, and weights turn non-finite only through an update whose
         effect shows in the next loss; so the norms are taken only at steps whose loss is not
         finite, which keeps a small model's step free of one norm per parameter tensor."""
-        index = self.index
-        assert index is not None
-        loss = state.step_loss
-        on_cpu = index.owner.device.type == "cpu"
-        if on_cpu and loss is not None and math.isfinite(float(loss)):
-            return
+        assert self.index is not None
         with torch.no_grad():
-            norms = torch.stack(torch._foreach_norm(index.params))
-        if on_cpu:
+            norms = torch.stack(torch._foreach_norm(self.index.params))
+        if self._on_cpu:
             self._faults["weights"].note(norms, step)
         else:
             self._faults["weights"].hold(norms, step)
+
+    def _probe(self, step: int) -> None:
+        """The norms of every gradient and ratio weight; the ratio weights kept for the update."""
+        index = self.index
+        assert index is not None
+        grads = [p.grad for p in index.params]
+        present = [g for g in grads if g is not None]
+        if not present:
+            return
+        if len(present) < len(grads):  # a parameter without a gradient counts as zero
+            zero = present[0].new_zeros(())
+            grads = [zero if g is None else g for g in grads]
+        with torch.no_grad():
+            weights = [index.params[i].detach() for i in index.ratio_params]
+            self._rows.append(torch.stack(torch._foreach_norm(grads + weights)).float())
+            self._steps.append(step)
+            self._before = [w.clone() for w in weights]
 
     def on_batch_end(self, state: TrainState, out: StepOutput) -> None:
         if self.index is None:
@@ -226,43 +229,59 @@ class GradientProbe(Callback):
             self._faults["loss"].note(out.loss.detach().float(), state.step)
         if self._before is None:
             return
+        index = self.index
         with torch.no_grad():
-            index = self.index
             now = [index.params[i].detach() for i in index.ratio_params]
-            delta = torch._foreach_sub(now, self._before)
-            moved = index.per_layer(torch._foreach_norm(delta), index.ratio_params)
-            size = index.per_layer(torch._foreach_norm(self._before), index.ratio_params)
-            self.ratio_sum += moved / size.clamp(min=1e-12)
-            self.weight_sum += size
-            self.n_ratio += 1
+            torch._foreach_sub_(self._before, now)  # minus the update: the same norm
+            self._moves.append(torch.stack(torch._foreach_norm(self._before)).float())
+            self._move_rows.append(len(self._rows) - 1)
         self._before = None
+
+    def _layer_means(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per layer, the epoch means of: gradient norm, the ratio parameters' gradient norm,
+        their weight norm (3L values), the largest whole-gradient norm (1), and the update
+        ratio (L values, empty without a measured update). Checks the rows for faults."""
+        index = self.index
+        assert index is not None
+        layers, n_params = len(index.names), len(index.params)
+        pick, into, ratio_owner = self._summing
+        rows = torch.stack(self._rows)
+        steps = torch.tensor(self._steps, device=rows.device)
+        grads = rows[:, :n_params]
+        self._faults["gradients"].note_rows(grads, steps)
+        sums = rows.new_zeros(len(rows), 3 * layers).index_add_(1, into, rows[:, pick].square())
+        norms = sums.sqrt()
+        whole = grads.square().sum(1).sqrt().amax().reshape(1)
+        means = torch.cat([norms.mean(0), whole])
+        if not self._moves:
+            return means, rows.new_zeros(0)
+        moved_sq = torch.stack(self._moves).square()
+        moved = rows.new_zeros(len(moved_sq), layers).index_add_(1, ratio_owner, moved_sq)
+        sizes = norms[self._move_rows, 2 * layers :]
+        return means, (moved.sqrt() / sizes.clamp(min=1e-12)).mean(0)
 
     def epoch_summary(self) -> dict[str, Any]:
         """Epoch means per layer, the largest total gradient norm, the first non-finite event.
         The one host sync of this probe per epoch."""
         assert self.index is not None
         n = len(self.index.names)
-        device = self.grad_sum.device
+        device = self.index.owner.device
         self._faults["weights"].flush()
+        if self._rows:
+            means, ratios = self._layer_means()
+            packed = torch.cat([means, ratios]).tolist()
+        else:
+            packed = []
         faults = [self._faults["weights"].first, self._faults["gradients"].first]
         loss = self._faults["loss"].first if "loss" in self._faults else self._guard_loss()
-        packed = torch.cat(
-            [
-                self.grad_sum / max(self.n_grad, 1),
-                self.ratio_sum / max(self.n_ratio, 1),
-                self.ratio_grad_sum / max(self.n_grad, 1),
-                self.weight_sum / max(self.n_ratio, 1),
-                self.total_max.reshape(1),
-            ]
-        ).tolist()
         steps = torch.cat([*faults, loss.to(device)]).tolist()
         n_params = len(self.index.params)
         return {
             "grad_norm": packed[:n] if self.n_grad else [],
-            "update_ratio": packed[n : 2 * n] if self.n_ratio else [],
-            "ratio_grad_norm": packed[2 * n : 3 * n] if self.n_grad else [],
-            "weight_norm": packed[3 * n : 4 * n] if self.n_ratio else [],
-            "grad_norm_max": packed[4 * n] if self.n_grad else None,
+            "update_ratio": packed[3 * n + 1 :] if self.n_ratio else [],
+            "ratio_grad_norm": packed[n : 2 * n] if self.n_grad else [],
+            "weight_norm": packed[2 * n : 3 * n] if self.n_grad else [],
+            "grad_norm_max": packed[3 * n] if self.n_grad else None,
             "first_nonfinite": self._first_fault(
                 steps[:n_params], steps[n_params : 2 * n_params], steps[2 * n_params :]
             ),
@@ -291,6 +310,23 @@ class GradientProbe(Callback):
                 layer = self.index.names[owner[item]] if kind != "loss" else None
                 seen.append((step, rank, {"step": step, "layer": layer, "kind": kind}))
         return min(seen, key=lambda s: s[:2])[2] if seen else None
+
+
+def _summing(index: LayerIndex | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(pick, into, ratio_owner): `sums.index_add_(1, into, rows[:, pick] ** 2)` turns rows of
+    norms (every gradient, then each ratio weight) into per-layer norms², three blocks of L:
+    the gradients, the ratio parameters' gradients, their weights; `ratio_owner` is the layer
+    of each ratio parameter."""
+    if index is None:
+        empty = torch.zeros(0, dtype=torch.long)
+        return empty, empty, empty
+    n_params, layers, device = len(index.params), len(index.names), index.owner.device
+    ratio = torch.tensor(index.ratio_params, dtype=torch.long, device=device)
+    owner = index.owner
+    every = torch.arange(n_params, device=device)
+    pick = torch.cat([every, ratio, torch.arange(len(ratio), device=device) + n_params])
+    into = torch.cat([owner, owner[ratio] + layers, owner[ratio] + 2 * layers])
+    return pick, into, owner[ratio]
 
 
 class ActivationProbe(Callback):
@@ -335,8 +371,13 @@ class ActivationProbe(Callback):
 
         return hook
 
+    @property
+    def hooked(self) -> bool:
+        """Whether hooks are on the forward pass (the epoch's first batch)."""
+        return bool(self._handles)
+
     def needs_eager_step(self, state: TrainState) -> bool:
-        return bool(self._handles)  # hooks on the forward pass: the epoch's first batch
+        return self.hooked
 
     def on_after_backward(self, state: TrainState) -> None:
         self._remove()  # one forward pass per epoch is enough
