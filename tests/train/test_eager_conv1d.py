@@ -74,16 +74,20 @@ def test_gradients_leave_in_the_layout_the_neighbouring_layers_hold() -> None:
     assert seen == [True]
 
 
-def test_an_input_in_rows_layout_gets_its_gradient_in_that_layout() -> None:
-    """(N, L, C) data transposed for a 1-D convolution: the gradient keeps the input's strides."""
+@pytest.mark.parametrize("padding", [0, 1])
+def test_an_input_in_rows_layout_gets_its_gradient_in_that_layout(padding: int) -> None:
+    """(N, L, C) data transposed for a 1-D convolution: the gradient's memory is (N, L, C) too,
+    length then channels within each row (with padding, rows may sit further apart: the
+    padded scatter's rows, cut to length without a copy)."""
     x = torch.randn(8, 12, 4, dtype=torch.float64).transpose(1, 2).requires_grad_()
     w = torch.randn(6, 4, 3, dtype=torch.float64, requires_grad=True)
-    upstream = torch.randn(8, 6, 6, dtype=torch.float64)
-    expected = torch.autograd.grad(F.conv1d(x, w, None, 2, 1), [x, w], upstream)
+    upstream = torch.randn(8, 6, 5 + padding, dtype=torch.float64)
+    expected = torch.autograd.grad(F.conv1d(x, w, None, 2, padding), [x, w], upstream)
     seen = []
     x.register_hook(lambda g: seen.append(g.stride()))
-    got = torch.autograd.grad(conv1d_by_windows(x, w, None, 2, 1), [x, w], upstream)
-    assert seen == [x.stride()]
+    got = torch.autograd.grad(conv1d_by_windows(x, w, None, 2, padding), [x, w], upstream)
+    ((batch, channel, position),) = seen
+    assert (channel, position) == x.stride()[1:] and batch >= x.stride(0)
     for a, b in zip(got, expected, strict=True):
         torch.testing.assert_close(a, b)
 

@@ -20,12 +20,14 @@ restored on leaving.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from copy import deepcopy
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
@@ -56,7 +58,9 @@ class _WindowsMatmul(torch.autograd.Function):
     With `ncl` the input and output are (N, C, L) / (N, O, L_out) instead. The input's gradient
     leaves in the input's own layout, so that it matches the tensors the neighbouring layers
     hold: a gradient in a mixed layout sends the next element-wise backward op down a path 20
-    times slower. The output is contiguous, or with `rows_out` a (N, O, L_out) tensor whose
+    times slower. (With padding, an (N, L, C)-memory gradient's rows sit 2 × padding positions
+    further apart than the input's: it is the padded scatter cut to length, and a copy to close
+    the gaps cost more than the next op's reading around them.) The output is contiguous, or with `rows_out` a (N, O, L_out) tensor whose
     memory is (N, L_out, O): the product's own output, with no transposing copy forward or
     back, for a consumer that reads any strides (`train/conv1d_links.py`).
     """
@@ -77,11 +81,7 @@ class _WindowsMatmul(torch.autograd.Function):
         out_channels, _, kernel = weight.shape
         padded_length = length + 2 * padding
         out_length = (padded_length - kernel) // stride + 1
-        if padding:
-            padded = rows.new_zeros(n, padded_length, channels)
-            padded[:, padding : padding + length] = rows
-        else:
-            padded = rows.contiguous()
+        padded = F.pad(rows, (0, 0, padding, padding)) if padding else rows.contiguous()
         if kernel == 1:
             columns = padded[:, ::stride][:, :out_length].reshape(n * out_length, channels)
         else:  # each window is kernel × channels contiguous values of the padded copy
@@ -144,22 +144,31 @@ class _WindowsMatmul(torch.autograd.Function):
         if ctx.needs_input_grad[2]:
             grad_bias = grad_rows.sum(0)
         if ctx.needs_input_grad[0]:
-            grad_columns = torch.mm(grad_rows, flat_weight).view(n, out_length, kernel, channels)
-            grad_x = grad_rows.new_zeros(n, length, channels)
-            for tap in range(kernel):  # scatter each tap's share back onto its input positions
-                first = max(0, -(-(padding - tap) // stride))
-                last = min(out_length - 1, (length - 1 + padding - tap) // stride)
-                if last < first:
-                    continue
-                start = first * stride + tap - padding
-                grad_x[:, start : start + (last - first) * stride + 1 : stride].add_(
-                    grad_columns[:, first : last + 1, tap]
-                )
+            # each window's share goes back onto the input positions it was gathered from, in
+            # one scatter over the padded length; the padding's own share is then cut away
+            grad_columns = torch.mm(grad_rows, flat_weight).view(n, out_length * kernel, channels)
+            positions = _window_positions(out_length, kernel, stride, grad.device)
+            grad_padded = grad_rows.new_zeros(n, length + 2 * padding, channels)
+            grad_x = grad_padded.index_add_(1, positions, grad_columns)[
+                :, padding : padding + length
+            ]
             if ncl:
                 grad_x = grad_x.transpose(1, 2)
                 if not rows_in:
                     grad_x = grad_x.contiguous()
+            else:
+                grad_x = grad_x.contiguous()
         return grad_x, grad_weight, grad_bias, None, None, None, None
+
+
+@functools.lru_cache(maxsize=64)
+def _window_positions(
+    out_length: int, kernel: int, stride: int, device: torch.device
+) -> torch.Tensor:
+    """The padded input position of each (output position, tap) of the windows, in the order
+    of their rows: output position j's tap t read position j * stride + t."""
+    starts = torch.arange(out_length, device=device)[:, None] * stride
+    return (starts + torch.arange(kernel, device=device)).reshape(-1)
 
 
 def _product_ncl(
