@@ -60,9 +60,10 @@ class _WindowsMatmul(torch.autograd.Function):
     hold: a gradient in a mixed layout sends the next element-wise backward op down a path 20
     times slower. (With padding, an (N, L, C)-memory gradient's rows sit 2 × padding positions
     further apart than the input's: it is the padded scatter cut to length, and a copy to close
-    the gaps cost more than the next op's reading around them.) The output is contiguous, or with `rows_out` a (N, O, L_out) tensor whose
-    memory is (N, L_out, O): the product's own output, with no transposing copy forward or
-    back, for a consumer that reads any strides (`train/conv1d_links.py`).
+    the gaps cost more than the next op's reading around them.) The output is contiguous, or
+    with `rows_out` a (N, O, L_out) tensor whose memory is (N, L_out, O): the product's own
+    output, with no transposing copy forward or back, for a consumer that reads any strides
+    (`train/conv1d_links.py`).
     """
 
     @staticmethod
