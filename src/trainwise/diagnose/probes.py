@@ -360,12 +360,14 @@ class ActivationProbe(Callback):
             if not isinstance(output, torch.Tensor) or output.ndim < 2:
                 return
             with torch.no_grad():
-                y = output.detach().float().transpose(0, 1).reshape(output.shape[1], -1)
-                if kind == "relu":
-                    share = (y.amax(dim=1) <= 0).float().mean()
+                out = output.detach()
+                if kind == "relu":  # each channel's largest value, read in place (no copy)
+                    others = [d for d in range(out.ndim) if d != 1]
+                    share = (out.amax(dim=others) <= 0).float().mean()
                 else:
                     low, high = _rails(mod)
                     margin = 0.01 * (high - low)
+                    y = out.float()
                     share = ((y <= low + margin) | (y >= high - margin)).float().mean()
             self._stats.append((name, kind, self._last_weighted, share))
 
