@@ -123,6 +123,26 @@ def test_exploding_gradients_grow_from_earlier_epochs_not_later_ones():
     assert exploding_gradients(epochs_from([0.6, 0.3, 0.1, 0.05], grad=converging), CTX) == []
 
 
+def test_a_spike_is_measured_against_the_median_of_the_epochs_so_far():
+    """Four epoch means 1, 3, 1, 3: their median is 2 (the mean of the middle two), so a
+    largest step of 200 in epoch 4 is a 100x spike and one of 150 is not."""
+    grad = [[v, 0.0, 0.0, 0.0, 0.0, 0.0] for v in (1.0, 3.0, 1.0, 3.0)]
+
+    def history(peak: float) -> list[dict]:
+        epochs = epochs_from([0.6, 0.5, 0.4, 0.3], grad=grad)
+        epochs[3]["grad_norm_max"] = peak
+        return epochs
+
+    (f,) = exploding_gradients(history(200.0), CTX)
+    assert f.epoch == 4 and f.evidence["spike_to_median"] == 100.0
+    assert exploding_gradients(history(150.0), CTX) == []
+
+
+def test_divergence_compares_with_the_lowest_loss_before_each_epoch():
+    (f,) = divergence(epochs_from([0.6, 0.2, 0.5, 0.25, 0.65]), CTX)
+    assert f.epoch == 5 and "from 0.2 to 0.65" in f.what
+
+
 def test_vanishing_names_the_earliest_layer():
     grad = [[1e-7, 1e-3, 1e-2, 1e-3, 1e-2, 1e-1]] * 3
     (f,) = vanishing_gradients(epochs_from([0.69] * 3, grad=grad), CTX)
