@@ -8,6 +8,7 @@ the conventional codes for those signals.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import sys
 from collections.abc import Callable
@@ -44,12 +45,23 @@ class Checkpointer(Callback):
         self.best_name: str | None = None
         self.last_saved_step = -1
         self.writer = CheckpointWriter()
+        # each epoch's logs of the history with their JSON text, encoded once (`payload`)
+        self._encoded: list[tuple[dict[str, float], str]] = []
 
     def payload(self, state: TrainState) -> dict[str, Any]:
+        """The state to checkpoint. The history goes as JSON text per epoch, each encoded once
+        (`_history_texts`): every checkpoint carries all epochs so far, and walking them again
+        at each one made a long run's checkpoints grow slower with every epoch."""
         return state.state_dict() | {
+            "history": {"json": self._history_texts(state.history)},
             "callbacks": {name: cb.state_dict() for name, cb in self.stateful.items()},
             "checkpointer": {"best_name": self.best_name},
         }
+
+    def _history_texts(self, history: list[dict[str, float]]) -> list[str]:
+        known = {id(logs): text for logs, text in self._encoded}
+        self._encoded = [(logs, known.get(id(logs)) or json.dumps(logs)) for logs in history]
+        return [text for _, text in self._encoded]
 
     def save(self, state: TrainState) -> Path:
         """Snapshot the state now and start writing it; returns the checkpoint's folder, which
@@ -84,6 +96,9 @@ class Checkpointer(Callback):
     def restore(self, state: TrainState, warn: Any = print) -> Path:
         """Load the newest valid checkpoint into the state and the stateful callbacks."""
         path, payload = load_latest(self.folder, warn)
+        history = payload["history"]
+        if isinstance(history, dict):  # per-epoch JSON text (older checkpoints: a plain list)
+            payload["history"] = [json.loads(text) for text in history["json"]]
         state.load_state_dict(payload)
         for name, cb in self.stateful.items():
             cb.load_state_dict(payload["callbacks"].get(name, {}))
