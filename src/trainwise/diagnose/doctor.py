@@ -21,6 +21,7 @@ from trainwise.diagnose.findings import Finding
 from trainwise.diagnose.probes import ActivationProbe, GradientProbe
 from trainwise.diagnose.rules import EPOCH_RULES, FINAL_RULES, Context, run_rules
 from trainwise.train.callbacks import Callback
+from trainwise.train.checkpoint import EncodedOnce
 from trainwise.train.state import StepOutput, TrainState
 
 LR_FACTOR = 0.1
@@ -54,8 +55,7 @@ class Doctor(Callback):
         self.nan_events = nan_events
         self.findings: list[Finding] = []
         self.epochs: list[dict[str, Any]] = []
-        # each summary of `epochs` with its JSON text, encoded once (`state_dict`)
-        self._encoded: list[tuple[dict[str, Any], str]] = []
+        self._encoded = EncodedOnce()  # `epochs` as JSON text (`state_dict`)
         self.changes: list[str] = []
         self.context = Context()
         self._seen: set[tuple[str, str | None]] = set()
@@ -135,11 +135,9 @@ class Doctor(Callback):
         checkpoint carries every epoch so far, and walking them all again as nested lists and
         dicts at each checkpoint made the checkpoints of a 1,000-epoch run cost 25 ms an
         epoch on the loop's thread, growing with every epoch."""
-        known = {id(summary): text for summary, text in self._encoded}
-        self._encoded = [(e, known.get(id(e)) or json.dumps(e)) for e in self.epochs]
         return {
             "findings": [f.to_json() for f in self.findings],
-            "epoch_summaries": [text for _, text in self._encoded],
+            "epoch_summaries": self._encoded.texts(self.epochs),
             "changes": self.changes,
         }
 
@@ -149,10 +147,10 @@ class Doctor(Callback):
         texts = state.get("epoch_summaries")
         if texts is None:  # a checkpoint from before the summaries went as text
             self.epochs = list(state.get("epochs", []))
-            self._encoded = []
+            self._encoded = EncodedOnce()
         else:
             self.epochs = [json.loads(text) for text in texts]
-            self._encoded = list(zip(self.epochs, texts, strict=True))
+            self._encoded = EncodedOnce(self.epochs, texts)
         self.changes = list(state.get("changes", []))
 
     # --- results -------------------------------------------------------------------------

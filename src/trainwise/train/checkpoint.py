@@ -110,6 +110,22 @@ def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+class EncodedOnce:
+    """The JSON text of each item of a list that grows by appending (or is cut back): an item
+    is encoded the first time it is seen, and its text is reused while the same object is in
+    the list. Why: a checkpoint carries every epoch so far (the history, the doctor's
+    summaries), and encoding all of them again at each checkpoint made a long run's epochs
+    slower with every epoch (docs/run-folder.md)."""
+
+    def __init__(self, items: Iterable[Any] = (), texts: Iterable[str] = ()) -> None:
+        self._known: list[tuple[Any, str]] = list(zip(items, texts, strict=True))
+
+    def texts(self, items: list[Any]) -> list[str]:
+        known = {id(item): text for item, text in self._known}
+        self._known = [(item, known.get(id(item)) or json.dumps(item)) for item in items]
+        return [text for _, text in self._known]
+
+
 @dataclass(frozen=True)
 class Snapshot:
     """A checkpoint's content, detached from the training state: the tensors are copies and

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from trainwise.errors import RunError
 from trainwise.train.callbacks import Callback
-from trainwise.train.checkpoint import checkpoint_path, load_latest, snapshot
+from trainwise.train.checkpoint import EncodedOnce, checkpoint_path, load_latest, snapshot
 from trainwise.train.checkpoint_writer import CheckpointWriter
 from trainwise.train.state import StepOutput, TrainState
 
@@ -45,23 +45,17 @@ class Checkpointer(Callback):
         self.best_name: str | None = None
         self.last_saved_step = -1
         self.writer = CheckpointWriter()
-        # each epoch's logs of the history with their JSON text, encoded once (`payload`)
-        self._encoded: list[tuple[dict[str, float], str]] = []
+        self._history = EncodedOnce()  # the history's epochs as JSON text (`payload`)
 
     def payload(self, state: TrainState) -> dict[str, Any]:
         """The state to checkpoint. The history goes as JSON text per epoch, each encoded once
-        (`_history_texts`): every checkpoint carries all epochs so far, and walking them again
+        (`EncodedOnce`): every checkpoint carries all epochs so far, and walking them again
         at each one made a long run's checkpoints grow slower with every epoch."""
         return state.state_dict() | {
-            "history": {"json": self._history_texts(state.history)},
+            "history": {"json": self._history.texts(state.history)},
             "callbacks": {name: cb.state_dict() for name, cb in self.stateful.items()},
             "checkpointer": {"best_name": self.best_name},
         }
-
-    def _history_texts(self, history: list[dict[str, float]]) -> list[str]:
-        known = {id(logs): text for logs, text in self._encoded}
-        self._encoded = [(logs, known.get(id(logs)) or json.dumps(logs)) for logs in history]
-        return [text for _, text in self._encoded]
 
     def save(self, state: TrainState) -> Path:
         """Snapshot the state now and start writing it; returns the checkpoint's folder, which
