@@ -1,4 +1,5 @@
-"""The activation probe's dead-unit share on the outputs of convolutions, whatever their layout."""
+"""The activation probe's dead-unit share: a channel is dead when no value of it, at any sample
+and position, is positive on the probed batch, whatever the memory layout of the output."""
 
 from __future__ import annotations
 
@@ -21,23 +22,28 @@ def _state(model: nn.Module) -> TrainState:
     )
 
 
+def _activations(dims: int) -> torch.Tensor:
+    """(4, 8, 6[, 6]) values, all negative except one value in each of channels 3 to 7, at a
+    different sample and position each: three of eight channels are dead."""
+    x = -torch.rand(4, 8, *([6] * dims)) - 0.1
+    for channel in range(3, 8):
+        where = (channel % 4, channel, *([channel % 6] * dims))
+        x[where] = 1.0
+    return x
+
+
 @pytest.mark.parametrize("dims", [1, 2])
-def test_a_channel_never_positive_on_the_batch_is_dead(dims: int) -> None:
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_a_channel_never_positive_on_the_batch_is_dead(dims: int, channels_last: bool) -> None:
     torch.manual_seed(0)
-    conv = (nn.Conv1d if dims == 1 else nn.Conv2d)(3, 8, 3, padding=1)
-    with torch.no_grad():
-        conv.bias[:3] = -100.0  # three of eight channels can never turn positive
-        conv.bias[3:] = 100.0  # the others always are
-    model = nn.Sequential(conv, nn.ReLU())
-    probe, state = ActivationProbe(), _state(model)
-    probe.on_epoch_start(state)
-    x = torch.randn(4, 3, *([10] * dims))
-    model(x)
-    with torch.no_grad():  # the same values with the channels innermost in memory
-        out = conv(x)
-        channels_last = out.movedim(1, -1).contiguous().movedim(-1, 1)
-        assert channels_last.stride(1) == 1
-    model[1](channels_last)
-    probe.on_after_backward(state)
-    shares = [row["share"] for row in probe.epoch_summary()]
-    assert shares == [pytest.approx(3 / 8)] * 2
+    relu = nn.ReLU()
+    model = nn.Sequential(nn.Linear(2, 2), relu)  # a weighted layer, so the model can train
+    probe = ActivationProbe()
+    probe.on_epoch_start(_state(model))
+    x = _activations(dims)
+    if channels_last:  # the same values with the channels innermost in memory
+        x = x.movedim(1, -1).contiguous().movedim(-1, 1)
+        assert x.stride(1) == 1
+    relu(x)
+    (row,) = probe.epoch_summary()
+    assert row["kind"] == "relu" and row["share"] == pytest.approx(3 / 8)
