@@ -16,6 +16,7 @@ from typing import Any
 
 from trainwise.errors import RunError
 from trainwise.train.callbacks import Callback
+from trainwise.train.checkpoint import json_default
 from trainwise.train.state import TrainState
 
 PARTIAL = ".partial"
@@ -79,7 +80,7 @@ class RunFolder:
         return folder
 
     def write_json(self, name: str, data: Any) -> None:
-        self._write(name, json.dumps(data, indent=2, default=_json_default) + "\n")
+        self._write(name, json.dumps(data, indent=2, default=json_default) + "\n")
 
     def write_text(self, name: str, text: str) -> None:
         self._write(name, text)
@@ -115,7 +116,7 @@ class HistoryWriter(Callback):
 
     def on_fit_start(self, state: TrainState) -> None:
         """Start from the state's history: empty for a new run, the checkpoint's on resume."""
-        lines = "".join(json.dumps(h, default=_json_default) + "\n" for h in state.history)
+        lines = "".join(json.dumps(h, default=json_default) + "\n" for h in state.history)
         self.path.write_text(lines, encoding="utf-8")
 
     def on_epoch_end(self, state: TrainState, logs: dict[str, float]) -> None:
@@ -123,12 +124,4 @@ class HistoryWriter(Callback):
             self.on_fit_start(state)
             return
         with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(logs, default=_json_default) + "\n")
-
-
-def _json_default(value: Any) -> Any:
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+            f.write(json.dumps(logs, default=json_default) + "\n")

@@ -110,6 +110,16 @@ def join_tensors(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
+def json_default(value: Any) -> Any:
+    """`json.dumps(default=...)` for the values a run's logs may hold besides plain ones: a
+    NumPy or 0-d tensor number a callback put there, as a plain number, and a path as text."""
+    if hasattr(value, "item"):
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 class EncodedOnce:
     """The JSON text of each item of a list that grows by appending (or is cut back): an item
     is encoded the first time it is seen, and its text is reused while the same object is in
@@ -122,7 +132,9 @@ class EncodedOnce:
 
     def texts(self, items: list[Any]) -> list[str]:
         known = {id(item): text for item, text in self._known}
-        self._known = [(item, known.get(id(item)) or json.dumps(item)) for item in items]
+        self._known = [
+            (item, known.get(id(item)) or json.dumps(item, default=json_default)) for item in items
+        ]
         return [text for _, text in self._known]
 
 
