@@ -1,5 +1,6 @@
 """Per-epoch JSON texts for checkpoints: each item encoded once, numbers a callback logged as
-NumPy or tensor scalars written as plain numbers (as history.jsonl has them)."""
+NumPy or tensor scalars written as plain numbers (as history.jsonl has them), and the texts
+written into a checkpoint's state as the arrays they stand for."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from trainwise.train.checkpoint import EncodedOnce
+from trainwise.train.checkpoint import (
+    EncodedOnce,
+    PreEncoded,
+    dumps_state,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 
 def test_numpy_and_tensor_numbers_in_the_logs_are_written_as_plain_numbers():
@@ -31,3 +38,33 @@ def test_an_item_already_encoded_keeps_its_text_while_it_is_in_the_list():
 def test_a_value_json_cannot_hold_is_named():
     with pytest.raises(TypeError, match="object"):
         EncodedOnce().texts([{"x": object()}])
+
+
+def test_pre_encoded_lists_are_written_as_the_arrays_they_stand_for():
+    history = [{"epoch": 1, "loss": 0.5}, {"epoch": 2, "loss": float("nan")}]
+    state = {
+        "history": EncodedOnce().encoded(history),
+        "callbacks": {"doctor": {"epochs": PreEncoded([]), "note": "pre-encoded-0"}},
+        "lr": 0.1,
+    }
+    loaded = json.loads(dumps_state(state))
+    assert loaded["history"][0] == history[0] and np.isnan(loaded["history"][1]["loss"])
+    assert loaded["callbacks"] == {"doctor": {"epochs": [], "note": "pre-encoded-0"}}
+    assert loaded["lr"] == 0.1
+    assert PreEncoded(['{"a": [1, 2]}']).values() == [{"a": [1, 2]}]
+
+
+def test_a_state_value_json_cannot_hold_is_still_refused():
+    with pytest.raises(TypeError, match="object"):
+        dumps_state({"x": object()})
+
+
+def test_a_checkpoint_with_pre_encoded_lists_loads_them_as_lists(tmp_path):
+    payload = {
+        "history": EncodedOnce().encoded([{"epoch": 1}, {"epoch": 2}]),
+        "model": {"w": torch.arange(3.0)},
+        **{part: {} for part in ("optimizer", "rng", "position", "callbacks", "scheduler")},
+    }
+    loaded = load_checkpoint(save_checkpoint(tmp_path, 7, payload, keep=2))
+    assert loaded["history"] == [{"epoch": 1}, {"epoch": 2}]
+    assert torch.equal(loaded["model"]["w"], torch.arange(3.0))

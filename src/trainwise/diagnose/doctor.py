@@ -21,7 +21,7 @@ from trainwise.diagnose.findings import Finding
 from trainwise.diagnose.probes import ActivationProbe, GradientProbe
 from trainwise.diagnose.rules import EPOCH_RULES, FINAL_RULES, Context, run_rules
 from trainwise.train.callbacks import Callback
-from trainwise.train.checkpoint import EncodedOnce
+from trainwise.train.checkpoint import EncodedOnce, PreEncoded
 from trainwise.train.state import StepOutput, TrainState
 
 LR_FACTOR = 0.1
@@ -131,22 +131,25 @@ class Doctor(Callback):
 
     # --- state ---------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        """The epoch summaries go as JSON text, each encoded once when first saved: a
-        checkpoint carries every epoch so far, and walking them all again as nested lists and
-        dicts at each checkpoint made the checkpoints of a 1,000-epoch run cost 25 ms an
-        epoch on the loop's thread, growing with every epoch."""
+        """The epoch summaries go as JSON text, each encoded once when first saved and written
+        as one array (`PreEncoded`): a checkpoint carries every epoch so far, and walking them
+        all again as nested lists and dicts at each checkpoint made the checkpoints of a
+        1,000-epoch run cost 25 ms an epoch on the loop's thread, growing with every epoch."""
         return {
             "findings": [f.to_json() for f in self.findings],
-            "epoch_summaries": self._encoded.texts(self.epochs),
+            "epochs": self._encoded.encoded(self.epochs),
             "changes": self.changes,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.findings = [Finding.from_json(f) for f in state.get("findings", [])]
         self._seen = {f.key for f in self.findings}
-        texts = state.get("epoch_summaries")
-        if texts is None:  # a checkpoint from before the summaries went as text
-            self.epochs = list(state.get("epochs", []))
+        epochs = state.get("epochs", [])
+        texts = state.get("epoch_summaries")  # JSON text per epoch, as one version wrote it
+        if isinstance(epochs, PreEncoded):  # a state handed over in memory
+            texts = epochs.texts
+        if texts is None:
+            self.epochs = list(epochs)
             self._encoded = EncodedOnce()
         else:
             self.epochs = [json.loads(text) for text in texts]

@@ -48,11 +48,12 @@ class Checkpointer(Callback):
         self._history = EncodedOnce()  # the history's epochs as JSON text (`payload`)
 
     def payload(self, state: TrainState) -> dict[str, Any]:
-        """The state to checkpoint. The history goes as JSON text per epoch, each encoded once
-        (`EncodedOnce`): every checkpoint carries all epochs so far, and walking them again
-        at each one made a long run's checkpoints grow slower with every epoch."""
+        """The state to checkpoint. The history's epochs go as JSON text, each encoded once
+        (`EncodedOnce`) and written as one array (`PreEncoded`): every checkpoint carries all
+        epochs so far, and walking or encoding them again at each one made a long run's
+        checkpoints grow slower with every epoch."""
         return state.state_dict() | {
-            "history": {"json": self._history.texts(state.history)},
+            "history": self._history.encoded(state.history),
             "callbacks": {name: cb.state_dict() for name, cb in self.stateful.items()},
             "checkpointer": {"best_name": self.best_name},
         }
@@ -91,7 +92,7 @@ class Checkpointer(Callback):
         """Load the newest valid checkpoint into the state and the stateful callbacks."""
         path, payload = load_latest(self.folder, warn)
         history = payload["history"]
-        if isinstance(history, dict):  # per-epoch JSON text (older checkpoints: a plain list)
+        if isinstance(history, dict):  # per-epoch JSON text, as one version wrote it
             payload["history"] = [json.loads(text) for text in history["json"]]
         state.load_state_dict(payload)
         for name, cb in self.stateful.items():
