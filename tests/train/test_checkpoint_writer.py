@@ -8,6 +8,7 @@ Real training loops on a small MLP, real files; nothing of ours is mocked.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,12 @@ from torch import nn
 from trainwise.data.prepared import TensorSplit
 from trainwise.errors import RunError
 from trainwise.train.callbacks import Callback
-from trainwise.train.checkpoint import list_checkpoints, load_checkpoint, load_latest
+from trainwise.train.checkpoint import (
+    list_checkpoints,
+    load_checkpoint,
+    load_latest,
+    save_checkpoint,
+)
 from trainwise.train.checkpointer import Checkpointer
 from trainwise.train.loop import fit as train_loop
 from trainwise.train.state import TrainState
@@ -109,3 +115,22 @@ def test_when_the_fit_fails_its_own_error_is_raised_not_the_write_error(tmp_path
     # epoch 1's checkpoint is in flight (and failing) when the fit fails at the same epoch end
     with pytest.raises(ValueError, match="the fit's own failure"):
         _train(_state(), [Checkpointer(blocked, {}), FitEnd(fail_at_epoch=1)])
+
+
+@pytest.mark.parametrize("form", ["arrays", "texts", "lists"])
+def test_the_history_comes_back_from_each_checkpoint_format(tmp_path: Path, form: str):
+    """Arrays spliced in (this version), one JSON text per epoch, or plain lists (earlier
+    versions): a resumed run gets the same history from each."""
+    state = _state(epochs=2)
+    checkpointer = Checkpointer(tmp_path, {})
+    _train(state, [checkpointer])
+    history = [dict(h) for h in state.history]
+    payload = checkpointer.payload(state)
+    if form == "texts":
+        payload["history"] = {"json": [json.dumps(h) for h in history]}
+    elif form == "lists":
+        payload["history"] = history
+    save_checkpoint(tmp_path, state.step + 1, payload, keep=10)
+    resumed = _state(epochs=2)
+    Checkpointer(tmp_path, {}).restore(resumed)
+    assert resumed.history == history and len(history) == 2
