@@ -68,3 +68,16 @@ def test_a_checkpoint_with_pre_encoded_lists_loads_them_as_lists(tmp_path):
     loaded = load_checkpoint(save_checkpoint(tmp_path, 7, payload, keep=2))
     assert loaded["history"] == [{"epoch": 1}, {"epoch": 2}]
     assert torch.equal(loaded["model"]["w"], torch.arange(3.0))
+
+
+def test_a_list_cut_back_and_grown_again_to_its_old_length_is_encoded_from_its_items():
+    first, second, third = {"epoch": 1}, {"epoch": 2, "loss": 50.0}, {"epoch": 2, "loss": 0.8}
+    encoded = EncodedOnce()
+    assert encoded.texts([first, second]) == ['{"epoch": 1}', '{"epoch": 2, "loss": 50.0}']
+    # a rollback to epoch 1, then a new epoch 2: the same length, a different last item
+    assert encoded.texts([first, third]) == ['{"epoch": 1}', '{"epoch": 2, "loss": 0.8}']
+    # an item replaced in the middle, the last one kept
+    assert encoded.texts([second, third]) == [
+        '{"epoch": 2, "loss": 50.0}',
+        '{"epoch": 2, "loss": 0.8}',
+    ]

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import json
 import math
+import operator
 import os
 import shutil
 import uuid
@@ -60,7 +61,7 @@ def split_tensors(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> An
 
 
 # leaves stored as they are: a list of nothing else needs no walk through its items
-_PLAIN = (int, float, str, bool, type(None))
+_PLAIN = frozenset((int, float, str, bool, type(None)))
 
 
 def _references(obj: Any, prefix: str, found: list[tuple[dict[str, Any], torch.Tensor]]) -> Any:
@@ -74,7 +75,7 @@ def _references(obj: Any, prefix: str, found: list[tuple[dict[str, Any], torch.T
             {"__int_keys__": True} if obj and all(isinstance(k, int) for k in obj) else {}
         )
     if isinstance(obj, list | tuple):
-        if all(type(v) in _PLAIN for v in obj):  # RNG states: hundreds of plain numbers
+        if _PLAIN.issuperset(map(type, obj)):  # RNG states: hundreds of plain numbers
             items = list(obj)
         else:
             items = [_references(v, f"{prefix}.{i}", found) for i, v in enumerate(obj)]
@@ -167,14 +168,24 @@ class EncodedOnce:
     slower with every epoch (docs/run-folder.md)."""
 
     def __init__(self, items: Iterable[Any] = (), texts: Iterable[str] = ()) -> None:
-        self._known: list[tuple[Any, str]] = list(zip(items, texts, strict=True))
+        self._items: list[Any] = list(items)
+        self._known: list[str] = list(texts)  # the text of each of `_items`
+        if len(self._items) != len(self._known):
+            raise ValueError("one text per item")
 
     def texts(self, items: list[Any]) -> list[str]:
-        known = {id(item): text for item, text in self._known}
-        self._known = [
-            (item, known.get(id(item)) or json.dumps(item, default=json_default)) for item in items
-        ]
-        return [text for _, text in self._known]
+        known = len(self._items)
+        if len(items) >= known and all(map(operator.is_, items, self._items)):
+            # only appended to since the last call, as a run's history grows: the new items
+            self._items.extend(items[known:])
+            self._known.extend(json.dumps(item, default=json_default) for item in items[known:])
+        else:  # cut back (a rollback) or changed: an item still held keeps its text
+            held = dict(zip(map(id, self._items), self._known, strict=True))
+            self._known = [
+                held.get(id(item)) or json.dumps(item, default=json_default) for item in items
+            ]
+            self._items = list(items)
+        return list(self._known)
 
     def encoded(self, items: list[Any]) -> PreEncoded:
         """The items as a `PreEncoded` list, for a checkpoint's state."""
