@@ -318,6 +318,22 @@ def test_keep_prunes_to_the_newest_plus_protected(tmp_path: Path):
     assert names(list_checkpoints(protected)) == [step_name(s) for s in (6, 5, 1)]
 
 
+def test_a_pruned_checkpoint_goes_with_anything_put_in_its_folder(tmp_path: Path):
+    payload = full_payload()
+    save_checkpoint(tmp_path, 1, payload, keep=1)
+    (tmp_path / step_name(1) / "notes.txt").write_text("a file of someone's own")
+    save_checkpoint(tmp_path, 2, payload, keep=1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [step_name(2)]
+
+
+def test_a_checkpoint_that_cannot_be_pruned_does_not_fail_the_save(tmp_path: Path):
+    payload = full_payload()
+    save_checkpoint(tmp_path, 1, payload, keep=1)
+    with unwritable(tmp_path / step_name(1)):  # its files cannot be deleted
+        save_checkpoint(tmp_path, 2, payload, keep=1)
+    assert load_checkpoint(tmp_path / step_name(2))["position"] == payload["position"]
+
+
 def test_keep_one_keeps_only_the_checkpoint_just_written(tmp_path: Path):
     payload = full_payload()
     for step in (3, 6, 9):

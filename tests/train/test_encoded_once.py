@@ -51,7 +51,6 @@ def test_pre_encoded_lists_are_written_as_the_arrays_they_stand_for():
     assert loaded["history"][0] == history[0] and np.isnan(loaded["history"][1]["loss"])
     assert loaded["callbacks"] == {"doctor": {"epochs": [], "note": "pre-encoded-0"}}
     assert loaded["lr"] == 0.1
-    assert PreEncoded(['{"a": [1, 2]}']).values() == [{"a": [1, 2]}]
 
 
 def test_a_state_value_json_cannot_hold_is_still_refused():

@@ -134,9 +134,6 @@ class PreEncoded:
     def __init__(self, texts: list[str]) -> None:
         self.texts = texts
 
-    def values(self) -> list[Any]:
-        return [json.loads(text) for text in self.texts]
-
 
 def dumps_state(state: Any) -> str:
     """`json.dumps(state)`, with each `PreEncoded` list spliced in as the array it stands for.
@@ -223,10 +220,10 @@ def save_checkpoint(
 def write_checkpoint(folder: Path, snap: Snapshot, keep: int, protect: Iterable[str] = ()) -> Path:
     """Write a snapshot as checkpoint folder, atomically, then prune as `save_checkpoint`.
 
-    Each file is encoded and hashed in memory and written with one open, write and fsync:
-    the writer runs beside training, and every step of it that holds the interpreter's lock
-    is time the training loop waits (`checkpoint_writer`). Reading the files back to hash
-    them, and opening each again to fsync it, took about half of a small checkpoint's write.
+    Each file is encoded and hashed in memory and written with one open, write and fsync,
+    not read back to be hashed and opened again to be flushed: the writer runs beside
+    training, and every step of it that holds the interpreter's lock is time the training
+    loop waits (`checkpoint_writer`).
     """
     final = checkpoint_path(folder, snap.step)
     tmp = folder / (final.name + TMP_SUFFIX)
@@ -333,9 +330,10 @@ def _prune(folder: Path, keep: int, protect: set[str]) -> None:
 
 def _remove_checkpoint(path: Path) -> None:
     """Delete a checkpoint folder: its own files by name, then the folder; anything else in
-    it (a file someone put there) falls back to `shutil.rmtree`."""
+    it (a file someone put there) falls back to `shutil.rmtree`. Never fails: an old
+    checkpoint left behind costs disk space, not the run."""
     for name in (MANIFEST, TENSORS, STATE):  # the manifest first: the folder stops counting
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             os.unlink(path / name)
     try:
         os.rmdir(path)
