@@ -2,7 +2,9 @@
 
 Callbacks observe the training state and may set `state.stop_reason`; they never replace its
 members. Each one can save and restore its own state (`state_dict` / `load_state_dict`, JSON-ready)
-so a resumed run carries on exactly where it stopped.
+so a resumed run carries on exactly where it stopped. Besides plain values and tensors, a state
+may hold a `checkpoint.PreEncoded` list (items already JSON text, as the doctor keeps its epoch
+summaries): the checkpoint writes it as a plain array, and it loads back as a list.
 """
 
 from __future__ import annotations
